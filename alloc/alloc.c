@@ -1,0 +1,225 @@
+/* alloc.c — the prefixed API (ebb_*) and the entry points beyond the fast paths,
+ * shared with the standard symbols in override.c. Error conventions follow glibc:
+ * impossible sizes give NULL and ENOMEM, bad alignments EINVAL, realloc(p, 0) frees
+ * and returns NULL, a failed realloc leaves the block as it was. */
+#include <malloc.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "ebb.h"
+#include "stats.h"
+
+static inline bool is_pow2(size_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+void *ebb_calloc_impl(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > EBB_MAX_CLASS_SIZE) {
+        ebb_ensure_init();
+        return ebb_large_alloc(total, 0, true);
+    }
+    void *p = ebb_alloc_impl(total);
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+void *ebb_realloc_impl(void *p, size_t size, const char *func)
+{
+    if (!p)
+        return ebb_alloc_impl(size);
+    if (size == 0) {
+        ebb_free_impl(p, func);
+        return NULL;
+    }
+    ebb_large_t *large;
+    ebb_span_t *s = ebb_block_lookup(p, func, &large);
+    size_t old;
+    if (!s) {
+        if (size > EBB_MAX_CLASS_SIZE)
+            return ebb_large_realloc(large, p, size);
+        old = large->mapped;
+    } else {
+        old = s->block_size;
+        /* Stay in place unless the block would be more than half empty. */
+        if (size <= old && size > old / 2)
+            return p;
+    }
+    void *q = ebb_alloc_impl(size);
+    if (!q)
+        return NULL;
+    memcpy(q, p, size < old ? size : old);
+    ebb_free_impl(p, func);
+    return q;
+}
+
+void *ebb_reallocarray_impl(void *p, size_t count, size_t size, const char *func)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ebb_realloc_impl(p, total, func);
+}
+
+/* align: a power of two. Blocks of a class whose size is a multiple of align are all
+ * aligned to it (spans start at multiples of their own size, which is at least the
+ * block size), and there is a power-of-two class at every doubling up to 1 MiB. */
+void *ebb_aligned_impl(size_t align, size_t size)
+{
+    if (align <= EBB_MIN_ALIGN)
+        return ebb_alloc_impl(size);
+    ebb_ensure_init();
+    if (size <= EBB_MAX_CLASS_SIZE && align <= EBB_MAX_CLASS_SIZE) {
+        unsigned cls = ebb_class_of(size < align ? align : size);
+        while (ebb_class_size(cls) & (align - 1))
+            cls++;
+        return ebb_alloc_class(cls);
+    }
+    if (align > PTRDIFF_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ebb_large_alloc(size, align, false);
+}
+
+/* memalign and aligned_alloc: the alignment must be a power of two (EINVAL otherwise);
+ * memalign(0, n) is malloc(n), as in glibc. */
+void *ebb_memalign_impl(size_t align, size_t size, bool zero_ok)
+{
+    if (align == 0 && zero_ok)
+        return ebb_alloc_impl(size);
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return ebb_aligned_impl(align, size);
+}
+
+int ebb_posix_memalign_impl(void **out, size_t align, size_t size)
+{
+    if (!is_pow2(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = ebb_aligned_impl(align, size);
+    if (!p) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+void *ebb_valloc_impl(size_t size)
+{
+    ebb_ensure_init();
+    return ebb_aligned_impl(ebb_page_size, size);
+}
+
+void *ebb_pvalloc_impl(size_t size)
+{
+    ebb_ensure_init();
+    if (size > SIZE_MAX - ebb_page_size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = ebb_align_up(size ? size : 1, ebb_page_size);
+    return ebb_aligned_impl(ebb_page_size, rounded);
+}
+
+void ebb_free_sized_impl(void *p, size_t size, const char *func)
+{
+    if (p && ebb_unlikely(size > ebb_usable_impl(p, func)))
+        ebb_fatal_ptr(func, "size larger than the block at", p);
+    ebb_free_impl(p, func);
+}
+
+/* ---- the prefixed API ---- */
+
+EBB_EXPORT void *ebb_malloc(size_t size)
+{
+    return ebb_alloc_impl(size);
+}
+
+EBB_EXPORT void ebb_free(void *p)
+{
+    ebb_free_impl(p, "ebb_free");
+}
+
+EBB_EXPORT void *ebb_calloc(size_t count, size_t size)
+{
+    return ebb_calloc_impl(count, size);
+}
+
+EBB_EXPORT void *ebb_realloc(void *p, size_t size)
+{
+    return ebb_realloc_impl(p, size, "ebb_realloc");
+}
+
+EBB_EXPORT void *ebb_reallocarray(void *p, size_t count, size_t size)
+{
+    return ebb_reallocarray_impl(p, count, size, "ebb_reallocarray");
+}
+
+EBB_EXPORT void *ebb_aligned_alloc(size_t align, size_t size)
+{
+    return ebb_memalign_impl(align, size, false);
+}
+
+EBB_EXPORT void *ebb_memalign(size_t align, size_t size)
+{
+    return ebb_memalign_impl(align, size, true);
+}
+
+EBB_EXPORT int ebb_posix_memalign(void **out, size_t align, size_t size)
+{
+    return ebb_posix_memalign_impl(out, align, size);
+}
+
+EBB_EXPORT void *ebb_valloc(size_t size)
+{
+    return ebb_valloc_impl(size);
+}
+
+EBB_EXPORT void *ebb_pvalloc(size_t size)
+{
+    return ebb_pvalloc_impl(size);
+}
+
+EBB_EXPORT void ebb_free_sized(void *p, size_t size)
+{
+    ebb_free_sized_impl(p, size, "ebb_free_sized");
+}
+
+EBB_EXPORT void ebb_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    (void)align;
+    ebb_free_sized_impl(p, size, "ebb_free_aligned_sized");
+}
+
+EBB_EXPORT size_t ebb_usable_size(const void *p)
+{
+    return ebb_usable_impl(p, "ebb_usable_size");
+}
+
+EBB_EXPORT int ebb_owns(const void *p)
+{
+    return p && ebb_map_lookup((uintptr_t)p) != NULL;
+}
+
+EBB_EXPORT int ebb_trim(size_t pad)
+{
+    (void)pad;
+    ebb_ensure_init();
+    size_t before = atomic_load_explicit(&ebb_os.purged, memory_order_relaxed);
+    ebb_heaps_trim();
+    return atomic_load_explicit(&ebb_os.purged, memory_order_relaxed) != before;
+}

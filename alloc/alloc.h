@@ -1,0 +1,111 @@
+/* alloc.h — the entry points, as inline functions, so that the prefixed API (alloc.c)
+ * and the standard symbols (override.c) each get the fast path inlined, not a call.
+ *
+ * Fast path of malloc: thread's heap -> class -> current span -> pop; no lock, no
+ * atomic read-modify-write. Fast path of free: chunk map -> span -> check the pointer
+ * -> if this thread owns the span, push on its local free list; otherwise push on the
+ * span's remote list with one compare-and-swap. */
+#ifndef EBB_ALLOC_H
+#define EBB_ALLOC_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sizeclass.h"
+
+static inline void *ebb_alloc_class(unsigned cls)
+{
+    ebb_heap_t *heap = ebb_tls_heap;
+    void *p = ebb_span_pop(heap->current[cls]);
+    if (ebb_likely(p))
+        return p;
+    return ebb_heap_malloc_slow(heap, cls);
+}
+
+static inline void *ebb_alloc_impl(size_t size)
+{
+    if (ebb_likely(size <= EBB_SMALL_LOOKUP_MAX))
+        return ebb_alloc_class(ebb_class_of_small[(size + 15) >> 4]);
+    if (size <= EBB_MAX_CLASS_SIZE)
+        return ebb_alloc_class(ebb_class_of(size));
+    ebb_ensure_init();
+    return ebb_large_alloc(size, 0, false);
+}
+
+/* The block p points to, checked: abort unless p is the start of a block ebb handed
+ * out. Returns the span, or NULL with *large set for a large block. */
+static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_large_t **large)
+{
+    ebb_region_t *r = ebb_map_lookup((uintptr_t)p);
+    if (ebb_unlikely(!r))
+        ebb_fatal_ptr(func, "invalid pointer", p);
+    if (ebb_unlikely(r->kind == EBB_KIND_LARGE)) {
+        *large = (ebb_large_t *)r;
+        if (ebb_unlikely((uintptr_t)p != (*large)->base))
+            ebb_fatal_ptr(func, "invalid pointer (inside a large block)", p);
+        return NULL;
+    }
+    ebb_chunk_t *c = (ebb_chunk_t *)r;
+    ebb_span_t *s = &c->spans[((uintptr_t)p - c->base) >> c->span_shift];
+    uintptr_t off = (uintptr_t)p - s->start;
+    if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
+        ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
+    if (ebb_unlikely(((off * s->div_magic) >> 44) * s->block_size != off ||
+                     (uintptr_t)p >= s->end))
+        ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
+    return s;
+}
+
+static inline void ebb_free_impl(void *p, const char *func)
+{
+    if (ebb_unlikely(!p))
+        return;
+    ebb_large_t *large;
+    ebb_span_t *s = ebb_block_lookup(p, func, &large);
+    if (ebb_unlikely(!s)) {
+        ebb_large_free(large, p);
+        return;
+    }
+    ebb_block_t *b = (ebb_block_t *)p;
+    ebb_heap_t *heap = ebb_tls_heap;
+    if (ebb_likely(atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)) {
+        /* A first word that decodes to a link inside this span (or to the end of a
+         * list) marks a block that may already be free: check it. */
+        uintptr_t link = b->next_enc ^ s->key;
+        if (ebb_unlikely(link - s->start < s->end - s->start || link == 0))
+            ebb_span_check_double_free(s, b, func);
+        ebb_block_set_next(s, b, s->local_free);
+        s->local_free = b;
+        uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
+        atomic_store_explicit(&s->used, used, memory_order_relaxed);
+        if (ebb_unlikely(used == 0 || s->in_full))
+            ebb_heap_free_slow(heap, s);
+        return;
+    }
+    ebb_span_remote_free(s, b);
+}
+
+static inline size_t ebb_usable_impl(const void *p, const char *func)
+{
+    if (!p)
+        return 0;
+    ebb_large_t *large;
+    ebb_span_t *s = ebb_block_lookup(p, func, &large);
+    return s ? s->block_size : large->mapped;
+}
+
+/* alloc.c — the entry points beyond the fast paths; `func` names the caller's function
+ * in misuse messages ("free", "ebb_free", ...). */
+void *ebb_calloc_impl(size_t count, size_t size);
+void *ebb_realloc_impl(void *p, size_t size, const char *func);
+void *ebb_reallocarray_impl(void *p, size_t count, size_t size, const char *func);
+void *ebb_aligned_impl(size_t align, size_t size);
+void *ebb_memalign_impl(size_t align, size_t size, bool zero_ok);
+int ebb_posix_memalign_impl(void **out, size_t align, size_t size);
+void *ebb_valloc_impl(size_t size);
+void *ebb_pvalloc_impl(size_t size);
+void ebb_free_sized_impl(void *p, size_t size, const char *func);
+
+#endif /* EBB_ALLOC_H */

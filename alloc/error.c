@@ -1,0 +1,59 @@
+/* error.c — messages for misuse and bad options, written with write(2) so that
+ * reporting never allocates and works with a corrupted heap. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void put(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void put_ptr(const void *p)
+{
+    char buf[2 + 16 + 1];
+    uintptr_t v = (uintptr_t)p;
+    int n = 0;
+    char digits[16];
+    do {
+        digits[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    buf[0] = '0';
+    buf[1] = 'x';
+    for (int i = 0; i < n; i++)
+        buf[2 + i] = digits[n - 1 - i];
+    buf[2 + n] = 0;
+    put(buf);
+}
+
+/* "ebb: free(): double free of 0x7f12..." then abort(). */
+void ebb_fatal_ptr(const char *func, const char *what, const void *p)
+{
+    put("ebb: ");
+    put(func);
+    put("(): ");
+    put(what);
+    put(" ");
+    put_ptr(p);
+    put("\n");
+    abort();
+}
+
+void ebb_warn(const char *msg1, const char *msg2)
+{
+    put("ebb: warning: ");
+    put(msg1);
+    if (msg2)
+        put(msg2);
+    put("\n");
+}

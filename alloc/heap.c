@@ -1,0 +1,352 @@
+/* heap.c — thread heaps: acquisition on a thread's first call, the malloc and free
+ * slow paths, parking full spans, thread exit and the adoption of abandoned heaps. */
+#include <errno.h>
+#include <pthread.h>
+
+#include "internal.h"
+#include "sizeclass.h"
+
+#define EMPTY_CURRENT {[0 ... EBB_CLASSES - 1] = &ebb_empty_span}
+
+/* The heap of a thread that has none yet (or has exited): every class's current span
+ * is the empty span, so its fast path always falls into the slow path. */
+ebb_heap_t ebb_empty_heap = {.current = EMPTY_CURRENT};
+
+__thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec"))) = &ebb_empty_heap;
+
+enum { THREAD_FRESH = 0, THREAD_ACTIVE, THREAD_EXITED };
+static __thread uint8_t tls_state __attribute__((tls_model("initial-exec")));
+
+/* Serves threads that allocate after their heap was abandoned at exit (TLS destructors
+ * that run after ours). Every thread frees into it as a remote thread. */
+ebb_lock_t ebb_orphan_lock = EBB_LOCK_INIT;
+static ebb_heap_t orphan_heap = {.current = EMPTY_CURRENT, .owned = true};
+
+/* Under the pool lock. */
+static ebb_heap_t *all_heaps;
+static ebb_heap_t *abandoned_heaps;
+
+static pthread_key_t heap_key;
+
+uintptr_t ebb_self(void)
+{
+    return (uintptr_t)&ebb_tls_heap;
+}
+
+ebb_heap_t *ebb_heaps_first(void)
+{
+    return all_heaps;
+}
+
+/* ---- span lists ---- */
+
+static void list_remove(ebb_span_list_t *l, ebb_span_t *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        l->last = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static void list_push_front(ebb_span_list_t *l, ebb_span_t *s)
+{
+    s->prev = NULL;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    else
+        l->last = s;
+    l->first = s;
+}
+
+static void list_push_back(ebb_span_list_t *l, ebb_span_t *s)
+{
+    s->next = NULL;
+    s->prev = l->last;
+    if (l->last)
+        l->last->next = s;
+    else
+        l->first = s;
+    l->last = s;
+}
+
+static void set_current(ebb_heap_t *heap, unsigned cls)
+{
+    ebb_span_t *first = heap->queue[cls].first;
+    heap->current[cls] = first ? first : &ebb_empty_span;
+}
+
+/* ---- the full list ---- */
+
+/* A span with no free block and nothing left to carve leaves its class queue, so the
+ * slow path never walks it again until a free brings it back. */
+static void park_full(ebb_heap_t *heap, ebb_span_t *s)
+{
+    list_remove(&heap->queue[s->cls], s);
+    list_push_back(&heap->full, s);
+    s->in_full = true;
+    atomic_store_explicit(&s->full_state, EBB_SPAN_FULL, memory_order_seq_cst);
+    /* A remote free that pushed before seeing FULL did not notify: look for it. */
+    if (atomic_load_explicit(&s->thread_free, memory_order_seq_cst) != NULL) {
+        uint8_t expected = EBB_SPAN_FULL;
+        if (atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
+                                                    EBB_SPAN_ACTIVE, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            list_remove(&heap->full, s);
+            s->in_full = false;
+            list_push_back(&heap->queue[s->cls], s);
+        }
+        /* else NOTIFIED: the span is on remote_spans and comes back from there. */
+    }
+}
+
+static void unpark(ebb_heap_t *heap, ebb_span_t *s)
+{
+    list_remove(&heap->full, s);
+    s->in_full = false;
+    list_push_back(&heap->queue[s->cls], s);
+    if (heap->current[s->cls] == &ebb_empty_span)
+        heap->current[s->cls] = s;
+}
+
+static void process_remote_spans(ebb_heap_t *heap)
+{
+    if (atomic_load_explicit(&heap->remote_spans, memory_order_relaxed) == NULL)
+        return;
+    ebb_span_t *s = atomic_exchange_explicit(&heap->remote_spans, NULL, memory_order_acquire);
+    while (s) {
+        ebb_span_t *next = s->remote_next;
+        s->remote_next = NULL;
+        unpark(heap, s);
+        atomic_store_explicit(&s->full_state, EBB_SPAN_ACTIVE, memory_order_release);
+        s = next;
+    }
+}
+
+/* ---- allocation slow path ---- */
+
+/* Find (or make) a span of class cls with a free block; it becomes current. */
+static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
+{
+    ebb_span_list_t *q = &heap->queue[cls];
+    ebb_span_t *s = q->first;
+    while (s) {
+        ebb_span_t *next = s->next;
+        ebb_span_collect(s);
+        if (!s->free && s->capacity < s->reserved)
+            ebb_span_extend(s);
+        if (s->free) {
+            if (s != q->first) {
+                list_remove(q, s);
+                list_push_front(q, s);
+            }
+            heap->current[cls] = s;
+            return s;
+        }
+        park_full(heap, s);
+        if (!s->in_full)
+            continue; /* a remote free raced in: s is back on the queue, collect it */
+        s = next;
+    }
+    s = ebb_pool_take_span(ebb_class_info[cls].kind);
+    if (!s) {
+        set_current(heap, cls);
+        return NULL;
+    }
+    ebb_span_init(s, cls, heap);
+    ebb_span_extend(s);
+    list_push_front(q, s);
+    heap->current[cls] = s;
+    return s;
+}
+
+static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
+{
+    void *p = ebb_span_pop(heap->current[cls]);
+    if (p)
+        return p;
+    process_remote_spans(heap);
+    ebb_span_t *s = find_span(heap, cls);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ebb_span_pop(s);
+}
+
+/* A thread's first allocation: adopt an abandoned heap or make a new one. */
+static ebb_heap_t *acquire_heap(void)
+{
+    ebb_ensure_init();
+    ebb_lock(&ebb_pool_lock);
+    ebb_heap_t *heap = abandoned_heaps;
+    if (heap) {
+        abandoned_heaps = heap->abandoned_next;
+        heap->abandoned_next = NULL;
+    } else {
+        heap = ebb_meta_alloc(sizeof(ebb_heap_t));
+        if (heap) {
+            for (unsigned c = 0; c < EBB_CLASSES; c++)
+                heap->current[c] = &ebb_empty_span;
+            heap->all_next = all_heaps;
+            all_heaps = heap;
+        }
+    }
+    if (heap)
+        heap->owned = true;
+    ebb_unlock(&ebb_pool_lock);
+    if (!heap)
+        return NULL;
+    ebb_tls_heap = heap;
+    tls_state = THREAD_ACTIVE;
+    /* Registers the exit destructor. May allocate (for high key numbers): the heap is
+     * already in place, so such a nested call takes the normal path. */
+    pthread_setspecific(heap_key, heap);
+    return heap;
+}
+
+void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls)
+{
+    if (ebb_likely(heap != &ebb_empty_heap))
+        return heap_alloc(heap, cls);
+    if (tls_state == THREAD_EXITED) {
+        ebb_lock(&ebb_orphan_lock);
+        void *p = heap_alloc(&orphan_heap, cls);
+        ebb_unlock(&ebb_orphan_lock);
+        return p;
+    }
+    heap = acquire_heap();
+    if (!heap) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return heap_alloc(heap, cls);
+}
+
+/* ---- free slow path ---- */
+
+/* Owner, after a local free left the span empty or hit a parked span. */
+void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s)
+{
+    if (s->in_full) {
+        uint8_t expected = EBB_SPAN_FULL;
+        if (!atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
+                                                     EBB_SPAN_ACTIVE, memory_order_acq_rel,
+                                                     memory_order_relaxed))
+            return; /* NOTIFIED: only remote_spans processing may move it */
+        unpark(heap, s);
+    }
+    if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0 &&
+        s != heap->current[s->cls]) {
+        list_remove(&heap->queue[s->cls], s);
+        ebb_pool_return_span(s);
+    }
+}
+
+/* ---- collection, exit, fork ---- */
+
+/* Owner: gather every pending free and give every empty span back to the pool. */
+void ebb_heap_collect_all(ebb_heap_t *heap)
+{
+    process_remote_spans(heap);
+    for (ebb_span_t *s = heap->full.first, *next; s; s = next) {
+        next = s->next;
+        if (atomic_load_explicit(&s->thread_free, memory_order_relaxed) == NULL)
+            continue;
+        uint8_t expected = EBB_SPAN_FULL;
+        if (atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
+                                                    EBB_SPAN_ACTIVE, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            unpark(heap, s);
+    }
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        for (ebb_span_t *s = heap->queue[c].first, *next; s; s = next) {
+            next = s->next;
+            ebb_span_collect(s);
+            if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0) {
+                list_remove(&heap->queue[c], s);
+                ebb_pool_return_span(s);
+            }
+        }
+        set_current(heap, c);
+    }
+}
+
+static void abandon(ebb_heap_t *heap)
+{
+    heap->owned = false;
+    heap->abandoned_next = abandoned_heaps;
+    abandoned_heaps = heap;
+}
+
+/* pthread key destructor: the exiting thread's memory goes back to the pool and its
+ * heap, with whatever blocks are still live in it, waits for the next thread. */
+static void heap_thread_exit(void *arg)
+{
+    ebb_heap_t *heap = arg;
+    if (heap != ebb_tls_heap)
+        return;
+    ebb_heap_collect_all(heap);
+    ebb_tls_heap = &ebb_empty_heap;
+    tls_state = THREAD_EXITED;
+    ebb_lock(&ebb_pool_lock);
+    abandon(heap);
+    ebb_unlock(&ebb_pool_lock);
+}
+
+/* Collect the calling thread's heap, every abandoned heap and the orphan heap.
+ * Abandoned heaps are taken off their list while being collected, so no thread can
+ * adopt one meanwhile. */
+void ebb_heaps_trim(void)
+{
+    if (ebb_tls_heap != &ebb_empty_heap)
+        ebb_heap_collect_all(ebb_tls_heap);
+    ebb_lock(&ebb_pool_lock);
+    ebb_heap_t *list = abandoned_heaps;
+    abandoned_heaps = NULL;
+    ebb_unlock(&ebb_pool_lock);
+    ebb_heap_t *last = NULL;
+    for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
+        ebb_heap_collect_all(h);
+        last = h;
+    }
+    if (list) {
+        ebb_lock(&ebb_pool_lock);
+        last->abandoned_next = abandoned_heaps;
+        abandoned_heaps = list;
+        ebb_unlock(&ebb_pool_lock);
+    }
+    ebb_lock(&ebb_orphan_lock);
+    ebb_heap_collect_all(&orphan_heap);
+    ebb_unlock(&ebb_orphan_lock);
+}
+
+void ebb_heaps_count(size_t *all, size_t *owned)
+{
+    size_t a = 0, o = 0;
+    for (ebb_heap_t *h = all_heaps; h; h = h->all_next) {
+        a++;
+        o += h->owned;
+    }
+    *all = a;
+    *owned = o;
+}
+
+/* Child after fork: only the forking thread survives; the heaps of the others are
+ * abandoned so that later threads of the child reuse them. */
+void ebb_heaps_after_fork_child(void)
+{
+    for (ebb_heap_t *h = all_heaps; h; h = h->all_next)
+        if (h->owned && h != ebb_tls_heap)
+            abandon(h);
+}
+
+void ebb_heap_key_init(void)
+{
+    pthread_key_create(&heap_key, heap_thread_exit);
+}

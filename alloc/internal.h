@@ -1,0 +1,135 @@
+/* internal.h — functions shared between the allocator's files, grouped by the file
+ * that owns them. Names: ebb_* everywhere inside the library (hidden from the
+ * dynamic symbol table); the public ones are declared in include/ebb.h. */
+#ifndef EBB_INTERNAL_H
+#define EBB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+#define ebb_likely(x) __builtin_expect(!!(x), 1)
+#define ebb_unlikely(x) __builtin_expect(!!(x), 0)
+#define EBB_NOINLINE __attribute__((noinline))
+#define EBB_COLD __attribute__((cold, noinline))
+/* The library is built with hidden visibility; this marks what it exports. */
+#define EBB_EXPORT __attribute__((visibility("default")))
+
+/* os.c — the only file that talks to the kernel about memory. */
+typedef struct ebb_os_counters {
+    _Atomic size_t mapped;       /* bytes currently mapped for blocks and metadata */
+    _Atomic size_t purged;       /* bytes ever given back with madvise */
+    _Atomic size_t purge_calls;
+} ebb_os_counters_t;
+extern ebb_os_counters_t ebb_os;
+extern size_t ebb_page_size;
+void ebb_os_init(void);
+void *ebb_os_map(size_t size);                   /* NULL on failure */
+void *ebb_os_map_aligned(size_t size, size_t align);
+void ebb_os_unmap(void *p, size_t size);
+void ebb_os_purge(void *p, size_t size);         /* whole pages inside [p, p+size) */
+bool ebb_os_grow_in_place(void *p, size_t old_size, size_t new_size);
+void ebb_os_shrink(void *p, size_t old_size, size_t new_size);
+void *ebb_os_move_aligned(void *p, size_t old_size, size_t new_size, size_t align);
+
+static inline size_t ebb_align_up(size_t n, size_t align)
+{
+    return (n + align - 1) & ~(align - 1);
+}
+
+/* error.c — fatal misuse reports and warnings, written without allocating. */
+EBB_COLD __attribute__((noreturn)) void ebb_fatal_ptr(const char *func, const char *what,
+                                                      const void *p);
+EBB_COLD void ebb_warn(const char *msg1, const char *msg2);
+
+/* options.c — EBB_* environment options, read once. */
+typedef struct ebb_options {
+    bool stats_at_exit; /* EBB_STATS */
+    bool madv_free;     /* EBB_PURGE=free */
+} ebb_options_t;
+extern ebb_options_t ebb_opt;
+void ebb_options_init(void);
+
+/* meta.c — memory for descriptors and heaps, from the kernel, never from malloc.
+ * Callers hold the pool lock. */
+void *ebb_meta_alloc(size_t size);  /* zeroed, 64-byte aligned; NULL on failure */
+extern _Atomic size_t ebb_meta_bytes;
+
+/* map.c — chunk number -> descriptor. Lookups are lock-free; updates hold the pool lock. */
+ebb_region_t *ebb_map_lookup(uintptr_t addr);
+bool ebb_map_set(uintptr_t start, size_t size, ebb_region_t *r);
+void ebb_map_clear(uintptr_t start, size_t size);
+
+/* pool.c — chunks and the spans not owned by any heap. */
+extern ebb_lock_t ebb_pool_lock;
+ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
+void ebb_pool_return_span(ebb_span_t *s);       /* pool lock held */
+ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
+
+/* span.c — one span's free lists. */
+void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap);
+void ebb_span_extend(ebb_span_t *s);
+void ebb_span_collect(ebb_span_t *s);
+void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b);
+void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);
+extern ebb_span_t ebb_empty_span;
+
+static inline ebb_block_t *ebb_block_next(const ebb_span_t *s, const ebb_block_t *b)
+{
+    return (ebb_block_t *)(b->next_enc ^ s->key);
+}
+static inline void ebb_block_set_next(const ebb_span_t *s, ebb_block_t *b, ebb_block_t *next)
+{
+    b->next_enc = (uintptr_t)next ^ s->key;
+}
+
+/* Owner: take the first free block of a span (NULL if none). Used by the fast path and
+ * the slow path alike. */
+static inline void *ebb_span_pop(ebb_span_t *s)
+{
+    ebb_block_t *b = s->free;
+    if (ebb_unlikely(!b))
+        return NULL;
+    s->free = ebb_block_next(s, b);
+    atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return b;
+}
+
+/* heap.c — thread heaps: acquisition, the slow paths, thread exit, abandonment. */
+extern __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec")));
+extern ebb_heap_t ebb_empty_heap;
+void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
+void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s);
+void ebb_heap_collect_all(ebb_heap_t *heap);
+void ebb_heaps_after_fork_child(void);
+ebb_heap_t *ebb_heaps_first(void);
+void ebb_heaps_trim(void);            /* collect every heap, release empty spans */
+void ebb_heap_key_init(void);
+void ebb_heaps_count(size_t *all, size_t *owned);
+extern ebb_lock_t ebb_orphan_lock;
+
+/* large.c — blocks above the largest class. */
+void *ebb_large_alloc(size_t size, size_t align, bool zero);
+void ebb_large_free(ebb_large_t *l, void *p);
+void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size);
+ebb_large_t *ebb_large_first(void);
+
+/* init.c — process-wide initialisation, done once, lazily, without malloc. */
+extern _Atomic int ebb_init_state; /* 0 none, 1 running, 2 done */
+void ebb_init_slow(void);
+static inline void ebb_ensure_init(void)
+{
+    if (ebb_unlikely(atomic_load_explicit(&ebb_init_state, memory_order_acquire) != 2))
+        ebb_init_slow();
+}
+/* random bits from the kernel's auxiliary vector, mixed with a counter. */
+uintptr_t ebb_random_word(void);
+
+/* fork.c */
+void ebb_fork_install(void);
+
+
+#endif /* EBB_INTERNAL_H */

@@ -1,0 +1,68 @@
+/* lock.h — the allocator's one lock type: a spin-then-yield lock that records its
+ * holder, so that the fork handlers can tell a lock held by the forking thread itself
+ * (fork from a signal handler that interrupted malloc) from one held by another thread.
+ * Critical sections are short and never call into libc, so spinning is cheap. */
+#ifndef EBB_LOCK_H
+#define EBB_LOCK_H
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct ebb_lock {
+    _Atomic int state;          /* 0 free, 1 held */
+    _Atomic uintptr_t holder;   /* ebb_self() of the holder, 0 when free */
+} ebb_lock_t;
+
+#define EBB_LOCK_INIT {0, 0}
+
+static inline void ebb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A per-thread identity that needs no libc call: the address of a TLS variable. */
+uintptr_t ebb_self(void);
+
+static inline void ebb_lock(ebb_lock_t *l)
+{
+    for (unsigned spins = 0;; spins++) {
+        int expected = 0;
+        if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->state, &expected, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            break;
+        if (spins < 64)
+            ebb_cpu_relax();
+        else
+            sched_yield();
+    }
+    atomic_store_explicit(&l->holder, ebb_self(), memory_order_relaxed);
+}
+
+static inline void ebb_unlock(ebb_lock_t *l)
+{
+    atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->state, 0, memory_order_release);
+}
+
+static inline bool ebb_lock_held_by_me(ebb_lock_t *l)
+{
+    return atomic_load_explicit(&l->state, memory_order_relaxed) != 0 &&
+           atomic_load_explicit(&l->holder, memory_order_relaxed) == ebb_self();
+}
+
+/* Only for the child after fork, where the holder no longer exists. */
+static inline void ebb_lock_reset(ebb_lock_t *l)
+{
+    atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+}
+
+#endif /* EBB_LOCK_H */

@@ -1,0 +1,49 @@
+/* sizeclass.c — builds the size-class tables once, at initialisation. */
+#include "sizeclass.h"
+
+#include <assert.h>
+
+const uint8_t ebb_class_of_small[EBB_SMALL_LOOKUP_MAX / 16 + 1] = {
+    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 16, 17, 17, 18,
+    18, 19, 19, 20, 20, 21, 21, 22, 22, 23, 23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26,
+    26, 27, 27, 27, 27, 28, 28, 28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31, 31,
+};
+ebb_class_info_t ebb_class_info[EBB_CLASSES];
+const uint8_t ebb_span_shift_of_kind[EBB_SPAN_KINDS] = {16, 19, 22};
+
+static_assert(EBB_CHUNK_SHIFT == 22, "span shifts assume 4 MiB chunks");
+static_assert((EBB_CHUNK_SIZE >> 16) == EBB_MAX_SPANS_PER_CHUNK, "64 KiB spans fill a chunk");
+
+size_t ebb_class_size_formula(unsigned cls)
+{
+    if (cls < 8)
+        return 16u * (cls + 1u);
+    unsigned k = 7u + (cls - 8u) / 8u;
+    unsigned j = (cls - 8u) % 8u + 1u;
+    return ((size_t)1 << k) + (size_t)j * ((size_t)1 << (k - 3u));
+}
+
+static uint8_t kind_for_block(size_t block_size)
+{
+    if (block_size <= 8192)
+        return EBB_KIND_SMALL;
+    if (block_size <= 65536)
+        return EBB_KIND_MEDIUM;
+    return EBB_KIND_HUGE;
+}
+
+void ebb_sizeclass_init(void)
+{
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        size_t bs = ebb_class_size_formula(c);
+        uint8_t kind = kind_for_block(bs);
+        size_t span = (size_t)1 << ebb_span_shift_of_kind[kind];
+        ebb_class_info[c] = (ebb_class_info_t){
+            .block_size = (uint32_t)bs,
+            .reserved = (uint32_t)(span / bs),
+            /* ceil(2^44 / bs): exact quotients for every offset below 2^22. */
+            .div_magic = (((uint64_t)1 << 44) + bs - 1) / bs,
+            .kind = kind,
+        };
+    }
+}

@@ -1,0 +1,129 @@
+/* span.c — one span's blocks: carving, collecting remote frees, remote free itself. */
+#include "internal.h"
+#include "sizeclass.h"
+
+/* The span every heap's current[] points to when it has none for a class: it has no
+ * free block, so the fast path falls through to the slow path without a NULL test. */
+ebb_span_t ebb_empty_span;
+
+/* How many bytes of blocks to carve at once: enough to amortise the slow path, few
+ * enough that a span's untouched pages stay untouched. */
+#define CARVE_BYTES 4096u
+
+void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
+{
+    const ebb_class_info_t *ci = &ebb_class_info[cls];
+    s->free = NULL;
+    s->local_free = NULL;
+    atomic_store_explicit(&s->used, 0, memory_order_relaxed);
+    s->capacity = 0;
+    s->reserved = ci->reserved;
+    s->block_size = ci->block_size;
+    s->div_magic = ci->div_magic;
+    s->end = s->start + (uintptr_t)ci->reserved * ci->block_size;
+    s->cls = (uint8_t)cls;
+    s->in_full = false;
+    s->key = ebb_random_word() | 1;
+    s->next = s->prev = s->remote_next = NULL;
+    atomic_store_explicit(&s->thread_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->full_state, EBB_SPAN_ACTIVE, memory_order_relaxed);
+    /* Release: a remote thread that sees this heap also sees the fields above. */
+    atomic_store_explicit(&s->heap, heap, memory_order_release);
+}
+
+/* Owner, s->free empty: carve the next never-used blocks onto the free list. */
+void ebb_span_extend(ebb_span_t *s)
+{
+    uint32_t n = CARVE_BYTES / s->block_size;
+    if (n == 0)
+        n = 1;
+    if (n > s->reserved - s->capacity)
+        n = s->reserved - s->capacity;
+    uintptr_t first = s->start + (uintptr_t)s->capacity * s->block_size;
+    ebb_block_t *b = (ebb_block_t *)first;
+    for (uint32_t i = 1; i < n; i++) {
+        ebb_block_t *next = (ebb_block_t *)((uintptr_t)b + s->block_size);
+        ebb_block_set_next(s, b, next);
+        b = next;
+    }
+    ebb_block_set_next(s, b, s->free);
+    s->free = (ebb_block_t *)first;
+    s->capacity += n;
+    s->dirty = true;
+}
+
+/* Owner: move local frees and remote frees onto the free list. */
+void ebb_span_collect(ebb_span_t *s)
+{
+    if (s->local_free) {
+        if (!s->free) {
+            s->free = s->local_free;
+        } else {
+            ebb_block_t *tail = s->local_free;
+            for (ebb_block_t *n; (n = ebb_block_next(s, tail)) != NULL;)
+                tail = n;
+            ebb_block_set_next(s, tail, s->free);
+            s->free = s->local_free;
+        }
+        s->local_free = NULL;
+    }
+    if (atomic_load_explicit(&s->thread_free, memory_order_relaxed) == NULL)
+        return;
+    ebb_block_t *list = atomic_exchange_explicit(&s->thread_free, NULL, memory_order_acquire);
+    if (!list)
+        return;
+    uint32_t n = 1;
+    ebb_block_t *tail = list;
+    for (ebb_block_t *next; (next = ebb_block_next(s, tail)) != NULL; tail = next)
+        n++;
+    ebb_block_set_next(s, tail, s->free);
+    s->free = list;
+    uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
+    atomic_store_explicit(&s->used, used - n, memory_order_relaxed);
+}
+
+/* Any thread but the owner: push the block lock-free; if the owner parked the span on
+ * its full list, tell the owner (once) by pushing the span on heap.remote_spans. */
+void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
+{
+    ebb_block_t *old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
+    do {
+        ebb_block_set_next(s, b, old);
+    } while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old, b,
+                                                    memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
+                   EBB_SPAN_FULL))
+        return;
+    uint8_t expected = EBB_SPAN_FULL;
+    if (!atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
+                                                 EBB_SPAN_NOTIFIED, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+    /* Read the owner after winning the state change: it set FULL after setting heap. */
+    ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_acquire);
+    ebb_span_t *head = atomic_load_explicit(&heap->remote_spans, memory_order_relaxed);
+    do {
+        s->remote_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->remote_spans, &head, s,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+static bool list_contains(const ebb_span_t *s, const ebb_block_t *list, const ebb_block_t *b)
+{
+    for (uint32_t steps = 0; list && steps <= s->capacity; steps++) {
+        if (list == b)
+            return true;
+        list = ebb_block_next(s, list);
+    }
+    return false;
+}
+
+/* Owner. The block's first word decodes like a free-list link, which a live block's
+ * data almost never does: look for it in the span's own free lists. */
+void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func)
+{
+    if (list_contains(s, s->free, b) || list_contains(s, s->local_free, b))
+        ebb_fatal_ptr(func, "double free of", b);
+}

@@ -1,0 +1,175 @@
+/* stats.c — every statistic ebb reports comes from one snapshot taken here, under the
+ * pool lock; the emitters below (ebb_stats_get, JSON, malloc_stats text, malloc_info
+ * XML, mallinfo2) only format it, after the lock is released, since writing to a
+ * stream may itself allocate. Figures for spans owned by running threads are read
+ * without stopping them, so they are exact only when those threads are quiet. */
+#include <string.h>
+
+#include "ebb.h"
+#include "internal.h"
+#include "sizeclass.h"
+#include "stats.h"
+
+void ebb_stats_snapshot(ebb_snapshot_t *snap)
+{
+    memset(snap, 0, sizeof *snap);
+    ebb_ensure_init();
+    ebb_lock(&ebb_pool_lock);
+    size_t chunk_bytes = 0;
+    for (ebb_chunk_t *c = ebb_pool_chunks(); c; c = c->all_next) {
+        chunk_bytes += EBB_CHUNK_SIZE;
+        for (unsigned i = 0; i < c->nspans; i++) {
+            ebb_span_t *s = &c->spans[i];
+            if (!atomic_load_explicit(&s->heap, memory_order_relaxed))
+                continue;
+            ebb_class_snapshot_t *cs = &snap->cls[s->cls];
+            size_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
+            cs->spans++;
+            cs->live_blocks += used;
+            cs->free_blocks += s->capacity - used;
+            cs->resident_bytes += ebb_align_up((size_t)s->capacity * s->block_size,
+                                               ebb_page_size);
+        }
+    }
+    size_t large_bytes = 0, large_count = 0;
+    for (ebb_large_t *l = ebb_large_first(); l; l = l->next) {
+        large_bytes += l->mapped;
+        large_count++;
+    }
+    ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
+    ebb_unlock(&ebb_pool_lock);
+
+    size_t live = 0, resident = 0;
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        ebb_class_snapshot_t *cs = &snap->cls[c];
+        cs->block_size = ebb_class_size(c);
+        live += cs->live_blocks * cs->block_size;
+        resident += cs->resident_bytes;
+    }
+    snap->small_mapped = chunk_bytes;
+    snap->small_live = live;
+    snap->total.live_bytes = live + large_bytes;
+    snap->total.mapped_bytes = chunk_bytes + large_bytes;
+    snap->total.resident_bytes = resident + large_bytes;
+    snap->total.metadata_bytes = atomic_load_explicit(&ebb_meta_bytes, memory_order_relaxed);
+    snap->total.large_bytes = large_bytes;
+    snap->total.large_count = large_count;
+    snap->total.purged_bytes = atomic_load_explicit(&ebb_os.purged, memory_order_relaxed);
+    snap->total.purge_calls = atomic_load_explicit(&ebb_os.purge_calls, memory_order_relaxed);
+}
+
+EBB_EXPORT void ebb_stats_get(ebb_stats_t *out)
+{
+    ebb_snapshot_t snap;
+    ebb_stats_snapshot(&snap);
+    *out = snap.total;
+}
+
+EBB_EXPORT void ebb_stats_json(FILE *out)
+{
+    ebb_snapshot_t snap;
+    ebb_stats_snapshot(&snap);
+    const ebb_stats_t *t = &snap.total;
+    fprintf(out,
+            "{\"version\": \"%s\", \"live_bytes\": %zu, \"mapped_bytes\": %zu, "
+            "\"resident_bytes\": %zu, \"metadata_bytes\": %zu, \"large_bytes\": %zu, "
+            "\"large_count\": %zu, \"purged_bytes\": %zu, \"purge_calls\": %zu, "
+            "\"heaps\": %zu, \"threads_active\": %zu, \"classes\": [",
+            EBB_VERSION_STRING, t->live_bytes, t->mapped_bytes, t->resident_bytes,
+            t->metadata_bytes, t->large_bytes, t->large_count, t->purged_bytes,
+            t->purge_calls, t->heaps, t->threads_active);
+    const char *sep = "";
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        const ebb_class_snapshot_t *cs = &snap.cls[c];
+        if (!cs->spans)
+            continue;
+        fprintf(out,
+                "%s\n  {\"block_size\": %zu, \"spans\": %zu, \"live_bytes\": %zu, "
+                "\"free_bytes\": %zu, \"resident_bytes\": %zu}",
+                sep, cs->block_size, cs->spans, cs->live_blocks * cs->block_size,
+                cs->free_blocks * cs->block_size, cs->resident_bytes);
+        sep = ",";
+    }
+    fprintf(out, "\n]}\n");
+}
+
+EBB_EXPORT void ebb_stats_print(void)
+{
+    ebb_snapshot_t snap;
+    ebb_stats_snapshot(&snap);
+    const ebb_stats_t *t = &snap.total;
+    fprintf(stderr,
+            "Arena 0:\n"
+            "system bytes     = %10zu\n"
+            "in use bytes     = %10zu\n"
+            "Total (incl. mmap):\n"
+            "system bytes     = %10zu\n"
+            "in use bytes     = %10zu\n"
+            "max mmap regions = %10zu\n"
+            "max mmap bytes   = %10zu\n",
+            snap.small_mapped, snap.small_live, t->mapped_bytes, t->live_bytes,
+            t->large_count, t->large_bytes);
+}
+
+void ebb_stats_xml(FILE *out)
+{
+    ebb_snapshot_t snap;
+    ebb_stats_snapshot(&snap);
+    const ebb_stats_t *t = &snap.total;
+    size_t free_count = 0, free_bytes = 0;
+    fprintf(out, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
+    size_t prev = 0;
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        const ebb_class_snapshot_t *cs = &snap.cls[c];
+        if (cs->free_blocks)
+            fprintf(out, "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+                    prev + 1, cs->block_size, cs->free_blocks * cs->block_size,
+                    cs->free_blocks);
+        free_count += cs->free_blocks;
+        free_bytes += cs->free_blocks * cs->block_size;
+        prev = cs->block_size;
+    }
+    fprintf(out,
+            "</sizes>\n"
+            "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+            "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<system type=\"current\" size=\"%zu\"/>\n"
+            "<system type=\"max\" size=\"%zu\"/>\n"
+            "<aspace type=\"total\" size=\"%zu\"/>\n"
+            "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+            "</heap>\n"
+            "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+            "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<system type=\"current\" size=\"%zu\"/>\n"
+            "<system type=\"max\" size=\"%zu\"/>\n"
+            "<aspace type=\"total\" size=\"%zu\"/>\n"
+            "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+            "</malloc>\n",
+            free_count, free_bytes, snap.small_mapped, snap.small_mapped, snap.small_mapped,
+            snap.small_mapped, free_count, free_bytes, t->large_count, t->large_bytes,
+            snap.small_mapped, snap.small_mapped, t->mapped_bytes, t->mapped_bytes);
+}
+
+struct mallinfo2 ebb_stats_mallinfo2(void)
+{
+    ebb_snapshot_t snap;
+    ebb_stats_snapshot(&snap);
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = snap.small_mapped;
+    mi.hblks = snap.total.large_count;
+    mi.hblkhd = snap.total.large_bytes;
+    mi.uordblks = snap.small_live;
+    mi.fordblks = snap.small_mapped - snap.small_live;
+    for (unsigned c = 0; c < EBB_CLASSES; c++)
+        mi.ordblks += snap.cls[c].free_blocks;
+    return mi;
+}
+
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    if (atomic_load_explicit(&ebb_init_state, memory_order_acquire) == 2 &&
+        ebb_opt.stats_at_exit)
+        ebb_stats_print();
+}

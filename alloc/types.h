@@ -1,0 +1,146 @@
+/* types.h — every internal structure of libebb, with the invariants that govern it.
+ *
+ * Glossary
+ *   chunk   a 4 MiB-aligned region of address space from the kernel. A small chunk is
+ *           cut into spans of one span kind; a large chunk holds (part of) one large
+ *           block. Every chunk number maps to its descriptor in the chunk map (map.c).
+ *   span    pages inside a chunk given to one size class and owned by one heap.
+ *   block   the unit handed to the program: span start + i * block_size.
+ *   heap    a thread's allocation state. It owns spans; only its owner allocates from
+ *           them. Heaps are never freed: a thread's heap is abandoned when the thread
+ *           exits and adopted by a later thread, so a pointer to a heap stays valid.
+ *   owner   the thread using a heap; for the orphan heap, whoever holds its lock.
+ *   local / remote free   a free by the span's owner / by any other thread.
+ *   purge   giving pages back to the kernel with madvise.
+ *
+ * Layering (lower files never call upward):
+ *   os.c -> meta.c, map.c -> pool.c (chunks, spans) -> span.c -> heap.c, large.c
+ *        -> alloc.h/alloc.c (entry points) -> override.c (standard symbols)
+ *   options.c, error.c, lock.h and sizeclass.h are leaves usable from anywhere.
+ */
+#ifndef EBB_TYPES_H
+#define EBB_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lock.h"
+
+#define EBB_CHUNK_SHIFT 22
+#define EBB_CHUNK_SIZE ((size_t)1 << EBB_CHUNK_SHIFT)
+#define EBB_MAX_SPANS_PER_CHUNK 64
+#define EBB_MIN_ALIGN 16
+#define EBB_CLASSES 112
+#define EBB_MAX_CLASS_SIZE ((size_t)1 << 20) /* largest size-class block: 1 MiB */
+#define EBB_SMALL_LOOKUP_MAX 1024            /* sizes served by one table lookup */
+
+/* Kinds of chunk. Span kinds come first; their span sizes are chosen so that every
+ * span holds at least 8 blocks (4 for the largest classes). */
+enum ebb_kind {
+    EBB_KIND_SMALL = 0, /* 64 KiB spans, blocks up to 8 KiB */
+    EBB_KIND_MEDIUM,    /* 512 KiB spans, blocks up to 64 KiB */
+    EBB_KIND_HUGE,      /* one 4 MiB span, blocks up to 1 MiB */
+    EBB_SPAN_KINDS,
+    EBB_KIND_LARGE = EBB_SPAN_KINDS, /* a block above the largest class */
+};
+
+/* A free block's first word: the next free block, XOR-ed with the span's key so that a
+ * stray write or a use-after-free write does not yield a usable pointer. */
+typedef struct ebb_block {
+    uintptr_t next_enc;
+} ebb_block_t;
+
+struct ebb_heap;
+struct ebb_chunk;
+
+/* Values of span.full_state, the handshake between an owner that parks a span with no
+ * free block on its full list and remote frees that must bring it back. */
+enum {
+    EBB_SPAN_ACTIVE = 0, /* on a class queue (or in the pool) */
+    EBB_SPAN_FULL,       /* on the heap's full list; the next remote free notifies */
+    EBB_SPAN_NOTIFIED,   /* on the full list and pushed on heap.remote_spans */
+};
+
+/* A span. Invariants (owner's view):
+ *   used + |free| + |local_free| == capacity <= reserved
+ *   live blocks == used - |thread_free|   (remote frees count as used until collected)
+ *   blocks [capacity, reserved) were never handed out; their pages may be unbacked.
+ *   A span is on exactly one of: its heap's queue for cls, its heap's full list
+ *   (in_full), or the pool (heap == NULL).
+ *   full_state == NOTIFIED implies the span is on heap.remote_spans or about to be,
+ *   so only the processing of that list may take it off the full list.
+ * Fields above `heap` are owner-only; thread_free and full_state are shared.
+ * Span descriptors live inside chunk descriptors, which are never freed, so a remote
+ * thread holding a span pointer always reads valid memory. */
+typedef struct ebb_span {
+    ebb_block_t *free;       /* blocks to allocate from */
+    ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
+    _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
+    uint32_t capacity;
+    uint32_t reserved;
+    uint32_t block_size;
+    uintptr_t key;   /* free-list pointer encoding */
+    uintptr_t start; /* address of block 0 */
+    uintptr_t end;   /* start + reserved * block_size */
+    uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
+    uint8_t cls;
+    bool in_full;
+    bool dirty;      /* pages were touched since the span was last purged */
+    _Atomic uint8_t full_state;
+    struct ebb_heap *_Atomic heap; /* owner; NULL while in the pool */
+    _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
+    struct ebb_span *next, *prev;       /* queue, full list or pool links */
+    struct ebb_span *remote_next;       /* link on heap.remote_spans */
+    struct ebb_chunk *chunk;
+} ebb_span_t;
+
+/* The first member of every descriptor stored in the chunk map. */
+typedef struct ebb_region {
+    uint8_t kind;
+} ebb_region_t;
+
+/* A small chunk: `nspans` spans of 1 << span_shift bytes from `base`.
+ * Invariant: bit i of free_mask is set iff spans[i] is in the pool;
+ * spans_used == nspans - popcount(free_mask). Descriptors are recycled, never freed. */
+typedef struct ebb_chunk {
+    ebb_region_t region;
+    uint8_t span_shift;
+    uint16_t nspans;
+    uint16_t spans_used;
+    uintptr_t base;
+    uint64_t free_mask;
+    struct ebb_chunk *next, *prev;   /* pool list of chunks of this kind with free spans */
+    struct ebb_chunk *all_next;      /* every small chunk, for stats and trim */
+    ebb_span_t spans[EBB_MAX_SPANS_PER_CHUNK];
+} ebb_chunk_t;
+
+/* A large block: [base, base + mapped) is mapped for it alone and every chunk number
+ * it touches maps to this descriptor. The block starts at base; its usable size is
+ * `mapped` (whole pages). */
+typedef struct ebb_large {
+    ebb_region_t region;
+    uintptr_t base;
+    size_t mapped;
+    struct ebb_large *next, *prev; /* every large block, for stats */
+} ebb_large_t;
+
+typedef struct ebb_span_list {
+    ebb_span_t *first, *last;
+} ebb_span_list_t;
+
+/* A heap. current[c] is the span malloc pops from for class c; it is the static empty
+ * span when the heap has none, so the fast path never tests for NULL. current[c] is
+ * always the first span of queue[c] (or the empty span). */
+typedef struct ebb_heap {
+    ebb_span_t *current[EBB_CLASSES];
+    ebb_span_list_t queue[EBB_CLASSES];
+    ebb_span_list_t full;
+    _Atomic(ebb_span_t *) remote_spans; /* full spans that received a remote free */
+    struct ebb_heap *all_next;          /* every heap (under the pool lock) */
+    struct ebb_heap *abandoned_next;
+    bool owned;                         /* a live thread (or the orphan lock) owns it */
+} ebb_heap_t;
+
+#endif /* EBB_TYPES_H */
