@@ -61,6 +61,7 @@ extern _Atomic size_t ebb_meta_bytes;
 ebb_region_t *ebb_map_lookup(uintptr_t addr);
 bool ebb_map_set(uintptr_t start, size_t size, ebb_region_t *r);
 void ebb_map_clear(uintptr_t start, size_t size);
+void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
 
 /* pool.c — chunks and the spans not owned by any heap. */
 extern ebb_lock_t ebb_pool_lock;

@@ -135,7 +135,9 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
     }
     ebb_lock(&ebb_pool_lock);
     bool ok = ebb_map_set((uintptr_t)q, want, &l->region);
-    ebb_map_clear(l->base, old);
+    /* mremap already released the old range; a block mapped there since keeps its
+     * entries. */
+    ebb_map_clear_if(l->base, old, &l->region);
     l->base = (uintptr_t)q;
     l->mapped = want;
     ebb_unlock(&ebb_pool_lock);

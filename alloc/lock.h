@@ -10,12 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The lock word holds its holder's identity (0 when free), set by the same atomic
+ * instruction that takes the lock: a signal handler that runs on the holder's thread
+ * at any instant after that sees itself as the holder. */
 typedef struct ebb_lock {
-    _Atomic int state;          /* 0 free, 1 held */
-    _Atomic uintptr_t holder;   /* ebb_self() of the holder, 0 when free */
+    _Atomic uintptr_t holder;
 } ebb_lock_t;
 
-#define EBB_LOCK_INIT {0, 0}
+#define EBB_LOCK_INIT {0}
 
 static inline void ebb_cpu_relax(void)
 {
@@ -31,38 +33,35 @@ uintptr_t ebb_self(void);
 
 static inline void ebb_lock(ebb_lock_t *l)
 {
+    uintptr_t self = ebb_self();
     for (unsigned spins = 0;; spins++) {
-        int expected = 0;
-        if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(&l->state, &expected, 1,
+        uintptr_t expected = 0;
+        if (atomic_load_explicit(&l->holder, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->holder, &expected, self,
                                                   memory_order_acquire,
                                                   memory_order_relaxed))
-            break;
+            return;
         if (spins < 64)
             ebb_cpu_relax();
         else
             sched_yield();
     }
-    atomic_store_explicit(&l->holder, ebb_self(), memory_order_relaxed);
 }
 
 static inline void ebb_unlock(ebb_lock_t *l)
 {
-    atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
-    atomic_store_explicit(&l->state, 0, memory_order_release);
+    atomic_store_explicit(&l->holder, 0, memory_order_release);
 }
 
 static inline bool ebb_lock_held_by_me(ebb_lock_t *l)
 {
-    return atomic_load_explicit(&l->state, memory_order_relaxed) != 0 &&
-           atomic_load_explicit(&l->holder, memory_order_relaxed) == ebb_self();
+    return atomic_load_explicit(&l->holder, memory_order_relaxed) == ebb_self();
 }
 
 /* Only for the child after fork, where the holder no longer exists. */
 static inline void ebb_lock_reset(ebb_lock_t *l)
 {
     atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
-    atomic_store_explicit(&l->state, 0, memory_order_relaxed);
 }
 
 #endif /* EBB_LOCK_H */

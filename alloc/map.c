@@ -29,7 +29,9 @@ ebb_region_t *ebb_map_lookup(uintptr_t addr)
                                 memory_order_acquire);
 }
 
-static bool map_store(uintptr_t start, size_t size, ebb_region_t *r)
+/* Set the entries of [start, start+size) to r; with `only` set, change only entries
+ * that hold `only`. */
+static bool map_store(uintptr_t start, size_t size, ebb_region_t *r, ebb_region_t *only)
 {
     uintptr_t first = start >> EBB_CHUNK_SHIFT;
     uintptr_t last = (start + size - 1) >> EBB_CHUNK_SHIFT;
@@ -46,7 +48,9 @@ static bool map_store(uintptr_t start, size_t size, ebb_region_t *r)
                 return false;
             atomic_store_explicit(&map_root[c >> MAP_LEAF_BITS], leaf, memory_order_release);
         }
-        atomic_store_explicit(&leaf->entry[c & (MAP_LEAF_SIZE - 1)], r, memory_order_release);
+        ebb_region_t *_Atomic *e = &leaf->entry[c & (MAP_LEAF_SIZE - 1)];
+        if (!only || atomic_load_explicit(e, memory_order_relaxed) == only)
+            atomic_store_explicit(e, r, memory_order_release);
     }
     return true;
 }
@@ -54,13 +58,20 @@ static bool map_store(uintptr_t start, size_t size, ebb_region_t *r)
 /* Pool lock held. On failure (no memory for a leaf) nothing is left registered. */
 bool ebb_map_set(uintptr_t start, size_t size, ebb_region_t *r)
 {
-    if (map_store(start, size, r))
+    if (map_store(start, size, r, NULL))
         return true;
-    map_store(start, size, NULL);
+    map_store(start, size, NULL, NULL);
     return false;
 }
 
 void ebb_map_clear(uintptr_t start, size_t size)
 {
-    map_store(start, size, NULL);
+    map_store(start, size, NULL, NULL);
+}
+
+/* For a range that was already given back to the kernel: another region may have been
+ * mapped there meanwhile, and its entries must stay. */
+void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r)
+{
+    map_store(start, size, NULL, r);
 }

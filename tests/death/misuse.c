@@ -1,0 +1,55 @@
+/* misuse.c — one misuse per run, chosen by argv[1]. Prints the pointer it misuses on
+ * stdout first, so that expect_abort.sh can check the exact message on stderr. */
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void show(const void *p)
+{
+    printf("%p\n", p);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    const char *c = argv[1];
+    char local[32] = {0};
+    if (strcmp(c, "double_free") == 0) {
+        char *p = malloc(100);
+        free(malloc(100)); /* a neighbour on the free list too */
+        free(p);
+        show(p);
+        free(p);
+    } else if (strcmp(c, "invalid_pointer") == 0) {
+        show(local);
+        free(local);
+    } else if (strcmp(c, "interior_pointer") == 0) {
+        char *p = malloc(100);
+        show(p + 16);
+        free(p + 16);
+    } else if (strcmp(c, "interior_large") == 0) {
+        char *p = malloc(8 << 20);
+        show(p + 4096);
+        free(p + 4096);
+    } else if (strcmp(c, "realloc_invalid") == 0) {
+        show(local);
+        void *r = realloc(local, 10);
+        free(r);
+    } else if (strcmp(c, "usable_invalid") == 0) {
+        show(local + 16);
+        printf("%zu\n", malloc_usable_size(local + 16));
+    } else if (strcmp(c, "free_sized_mismatch") == 0) {
+        void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+        char *p = malloc(100);
+        show(p);
+        if (fs)
+            fs(p, 5000);
+    } else {
+        return 2;
+    }
+    return 0; /* reached only if the misuse went unnoticed */
+}
