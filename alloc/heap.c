@@ -299,7 +299,8 @@ static void heap_thread_exit(void *arg)
     ebb_unlock(&ebb_pool_lock);
 }
 
-/* Collect the calling thread's heap, every abandoned heap and the orphan heap.
+/* Collect the calling thread's heap, every abandoned heap and the orphan heap, then
+ * purge every free span.
  * Abandoned heaps are taken off their list while being collected, so no thread can
  * adopt one meanwhile. */
 void ebb_heaps_trim(void)
@@ -324,6 +325,7 @@ void ebb_heaps_trim(void)
     ebb_lock(&ebb_orphan_lock);
     ebb_heap_collect_all(&orphan_heap);
     ebb_unlock(&ebb_orphan_lock);
+    ebb_pool_purge_all();
 }
 
 void ebb_heaps_count(size_t *all, size_t *owned)

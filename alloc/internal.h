@@ -48,17 +48,39 @@ EBB_COLD void ebb_warn(const char *msg1, const char *msg2);
 typedef struct ebb_options {
     bool stats_at_exit; /* EBB_STATS */
     bool madv_free;     /* EBB_PURGE=free */
+    long decay_ms;      /* EBB_DECAY_MS: delay before free pages are purged; 0 now, -1 never */
 } ebb_options_t;
 extern ebb_options_t ebb_opt;
 void ebb_options_init(void);
 
 /* meta.c — memory for descriptors and heaps, from the kernel, never from malloc.
  * Callers hold the pool lock. */
-void *ebb_meta_alloc(size_t size);  /* zeroed, 64-byte aligned; NULL on failure */
+void *ebb_meta_alloc(size_t size);  /* zeroed, 128-byte aligned; NULL on failure */
 extern _Atomic size_t ebb_meta_bytes;
 
-/* map.c — chunk number -> descriptor. Lookups are lock-free; updates hold the pool lock. */
-ebb_region_t *ebb_map_lookup(uintptr_t addr);
+/* map.c — chunk number -> descriptor. Lookups are lock-free (inline below, for the
+ * free fast path); updates hold the pool lock. */
+#define EBB_MAP_ADDR_BITS 47
+#define EBB_MAP_LEAF_BITS 13
+#define EBB_MAP_ROOT_BITS (EBB_MAP_ADDR_BITS - EBB_CHUNK_SHIFT - EBB_MAP_LEAF_BITS)
+#define EBB_MAP_LEAF_SIZE ((size_t)1 << EBB_MAP_LEAF_BITS)
+typedef struct ebb_map_leaf {
+    ebb_region_t *_Atomic entry[EBB_MAP_LEAF_SIZE];
+} ebb_map_leaf_t;
+extern ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
+
+static inline ebb_region_t *ebb_map_lookup(uintptr_t addr)
+{
+    if (ebb_unlikely(addr >> EBB_MAP_ADDR_BITS))
+        return NULL;
+    uintptr_t chunk = addr >> EBB_CHUNK_SHIFT;
+    ebb_map_leaf_t *leaf = atomic_load_explicit(&ebb_map_root[chunk >> EBB_MAP_LEAF_BITS],
+                                                memory_order_acquire);
+    if (ebb_unlikely(!leaf))
+        return NULL;
+    return atomic_load_explicit(&leaf->entry[chunk & (EBB_MAP_LEAF_SIZE - 1)],
+                                memory_order_acquire);
+}
 bool ebb_map_set(uintptr_t start, size_t size, ebb_region_t *r);
 void ebb_map_clear(uintptr_t start, size_t size);
 void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
@@ -66,8 +88,11 @@ void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
 /* pool.c — chunks and the spans not owned by any heap. */
 extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
-void ebb_pool_return_span(ebb_span_t *s);       /* pool lock held */
+void ebb_pool_return_span(ebb_span_t *s);       /* pool lock not held */
+void ebb_pool_purge_all(void);                  /* purge every dirty span now */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
+size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
+uint64_t ebb_now_ms(void);                      /* monotonic, coarse */
 
 /* span.c — one span's free lists. */
 void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap);
@@ -94,6 +119,9 @@ static inline void *ebb_span_pop(ebb_span_t *s)
     if (ebb_unlikely(!b))
         return NULL;
     s->free = ebb_block_next(s, b);
+    /* Clear the link: a live block must not look free to the double-free check in
+     * free() when the program leaves its first word unwritten. */
+    b->next_enc = 0;
     atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return b;

@@ -13,7 +13,7 @@ static char *meta_cur, *meta_end;
 
 void *ebb_meta_alloc(size_t size)
 {
-    size = ebb_align_up(size, 64);
+    size = ebb_align_up(size, 128); /* span descriptors are 128-byte aligned */
     if ((size_t)(meta_end - meta_cur) < size) {
         size_t get = size > META_BLOCK ? ebb_align_up(size, META_BLOCK) : META_BLOCK;
         char *p = ebb_os_map(get);

@@ -1,41 +1,88 @@
 /* options.c — EBB_* environment options, read once at initialisation with
  * secure_getenv (so they are ignored in setuid programs), parsed without allocating.
- * An unknown EBB_ variable or a malformed value prints one warning and is ignored. */
+ * An unknown EBB_ variable or a malformed value prints one warning and is ignored.
+ * Variables of the ebb tool (EBB_RECORD_*, EBB_REPLAY_*) are not the library's. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 
 #include "internal.h"
 
-ebb_options_t ebb_opt;
+ebb_options_t ebb_opt = {
+    .decay_ms = 250,
+};
 
 extern char **environ;
 
+typedef enum { OPT_CHOICE, OPT_INT } option_type_t;
+
 typedef struct option_desc {
     const char *name;
-    const char *const *values; /* accepted spellings, index = value */
-    bool *target;
+    option_type_t type;
+    const char *const *choices; /* OPT_CHOICE: accepted spellings, index = value */
+    long min, max;              /* OPT_INT: accepted range */
+    void *target;               /* bool for OPT_CHOICE, long for OPT_INT */
 } option_desc_t;
 
-static const char *const bool_values[] = {"0", "1", NULL};
-static const char *const purge_values[] = {"dontneed", "free", NULL};
+static const char *const bool_choices[] = {"0", "1", NULL};
+static const char *const purge_choices[] = {"dontneed", "free", NULL};
 
 static const option_desc_t options[] = {
-    {"EBB_STATS", bool_values, &ebb_opt.stats_at_exit},
-    {"EBB_PURGE", purge_values, &ebb_opt.madv_free},
+    {"EBB_STATS", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.stats_at_exit},
+    {"EBB_PURGE", OPT_CHOICE, purge_choices, 0, 0, &ebb_opt.madv_free},
+    {"EBB_DECAY_MS", OPT_INT, NULL, -1, 3600 * 1000, &ebb_opt.decay_ms},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
 
+static const char *const foreign_prefixes[] = {"EBB_RECORD_", "EBB_REPLAY_"};
+
+/* Decimal integer, optional leading '-', nothing else; false if malformed. */
+static bool parse_long(const char *v, long *out)
+{
+    bool neg = *v == '-';
+    v += neg;
+    if (*v == 0)
+        return false;
+    long n = 0;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9' || n > (LONG_MAX - 9) / 10)
+            return false;
+        n = n * 10 + (*v - '0');
+    }
+    *out = neg ? -n : n;
+    return true;
+}
+
 static void parse(const option_desc_t *o, const char *v)
 {
-    for (int i = 0; o->values[i]; i++) {
-        if (strcmp(v, o->values[i]) == 0) {
-            *o->target = i != 0;
+    if (o->type == OPT_CHOICE) {
+        for (int i = 0; o->choices[i]; i++) {
+            if (strcmp(v, o->choices[i]) == 0) {
+                *(bool *)o->target = i != 0;
+                return;
+            }
+        }
+    } else {
+        long n;
+        if (parse_long(v, &n) && n >= o->min && n <= o->max) {
+            *(long *)o->target = n;
             return;
         }
     }
     ebb_warn("ignoring malformed value of ", o->name);
+}
+
+static bool is_known(const char *var, size_t len)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].name) == len && strncmp(var, options[i].name, len) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof foreign_prefixes / sizeof foreign_prefixes[0]; i++)
+        if (strncmp(var, foreign_prefixes[i], strlen(foreign_prefixes[i])) == 0)
+            return true;
+    return false;
 }
 
 void ebb_options_init(void)
@@ -48,13 +95,7 @@ void ebb_options_init(void)
     if (getauxval(AT_SECURE) || !environ)
         return;
     for (char **e = environ; *e; e++) {
-        if (strncmp(*e, "EBB_", 4) != 0)
-            continue;
-        size_t len = strcspn(*e, "=");
-        bool known = false;
-        for (size_t i = 0; i < NOPTIONS; i++)
-            known |= strlen(options[i].name) == len && strncmp(*e, options[i].name, len) == 0;
-        if (!known)
+        if (strncmp(*e, "EBB_", 4) == 0 && !is_known(*e, strcspn(*e, "=")))
             ebb_warn("ignoring unknown option ", *e);
     }
 }

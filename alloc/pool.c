@@ -1,29 +1,56 @@
-/* pool.c — chunks, and the spans that no heap owns.
+/* pool.c — chunks, and the spans that no heap owns; the decay that purges them.
  *
  * A chunk is formatted for one span kind and lists its free spans in a bit mask.
- * Chunks with a free span sit on partial[kind]; a chunk whose spans are all free moves
- * to a small cache of empty chunks (already purged), from which any kind can take it;
- * beyond the cache, empty chunks go back to the kernel. Everything here runs under
- * ebb_pool_lock, except the system calls, which are made outside it. */
+ * Chunks with a free span sit on partial[kind]. A span returned with touched pages is
+ * "dirty": it goes on dirty[kind], newest first, and is reused from there first (its
+ * pages are still there, no page faults); the decay purges the oldest ones once they
+ * have been unused for the decay delay (EBB_DECAY_MS). A chunk with no span in use
+ * and none dirty moves to a small cache of empty chunks, which any kind can take;
+ * beyond the cache, empty chunks go back to the kernel.
+ * Lists and masks change under ebb_pool_lock; system calls are made outside it. */
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "sizeclass.h"
 
 #define EMPTY_CHUNK_CACHE 4
+#define PURGE_BATCH 32
 
 ebb_lock_t ebb_pool_lock = EBB_LOCK_INIT;
 
 static ebb_chunk_t *partial[EBB_SPAN_KINDS]; /* doubly linked through next/prev */
+static ebb_span_list_t dirty[EBB_SPAN_KINDS]; /* newest first, via span next/prev */
+static size_t dirty_bytes;
 static ebb_chunk_t *empty_chunks;            /* singly linked through next */
 static unsigned empty_count;
 static ebb_chunk_t *all_chunks;              /* every mapped small chunk */
 static ebb_chunk_t *spare_descs;             /* descriptors of unmapped chunks */
+static _Atomic uint64_t next_decay;          /* ms; when the decay should look again */
 
 ebb_chunk_t *ebb_pool_chunks(void)
 {
     return all_chunks;
 }
+
+size_t ebb_pool_dirty_bytes(void)
+{
+    return dirty_bytes;
+}
+
+uint64_t ebb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t span_touched(const ebb_span_t *s)
+{
+    return (size_t)s->capacity * s->block_size;
+}
+
+/* ---- lists ---- */
 
 static void partial_push(ebb_chunk_t *c, unsigned kind)
 {
@@ -45,6 +72,38 @@ static void partial_remove(ebb_chunk_t *c, unsigned kind)
     c->next = c->prev = NULL;
 }
 
+static void dirty_push(ebb_span_t *s, unsigned kind)
+{
+    ebb_span_list_t *l = &dirty[kind];
+    s->prev = NULL;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    else
+        l->last = s;
+    l->first = s;
+    s->chunk->dirty_spans++;
+    dirty_bytes += span_touched(s);
+}
+
+static void dirty_remove(ebb_span_t *s, unsigned kind)
+{
+    ebb_span_list_t *l = &dirty[kind];
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        l->last = s->prev;
+    s->next = s->prev = NULL;
+    s->chunk->dirty_spans--;
+    dirty_bytes -= span_touched(s);
+}
+
+/* ---- chunks ---- */
+
 static void chunk_format(ebb_chunk_t *c, unsigned kind)
 {
     unsigned shift = ebb_span_shift_of_kind[kind];
@@ -52,11 +111,13 @@ static void chunk_format(ebb_chunk_t *c, unsigned kind)
     c->span_shift = (uint8_t)shift;
     c->nspans = (uint16_t)(EBB_CHUNK_SIZE >> shift);
     c->spans_used = 0;
+    c->dirty_spans = 0;
     c->free_mask = c->nspans == 64 ? ~(uint64_t)0 : (((uint64_t)1 << c->nspans) - 1);
     for (unsigned i = 0; i < c->nspans; i++) {
         ebb_span_t *s = &c->spans[i];
         s->chunk = c;
         s->start = c->base + ((uintptr_t)i << shift);
+        s->dirty = false;
         atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
     }
 }
@@ -74,6 +135,43 @@ static ebb_chunk_t *take_empty_chunk(unsigned kind)
     c->next = c->prev = NULL;
     partial_push(c, kind);
     return c;
+}
+
+/* Pool lock held. Unlinks an empty chunk from the list of all chunks. */
+static void all_remove(ebb_chunk_t *c)
+{
+    for (ebb_chunk_t **pp = &all_chunks; *pp; pp = &(*pp)->all_next) {
+        if (*pp == c) {
+            *pp = c->all_next;
+            return;
+        }
+    }
+}
+
+/* Pool lock held; c has no span in use and none dirty. Returns c if the caller must
+ * unmap it (then give its descriptor to release_descriptor), else NULL. */
+static ebb_chunk_t *chunk_now_empty(ebb_chunk_t *c)
+{
+    partial_remove(c, c->region.kind);
+    if (empty_count < EMPTY_CHUNK_CACHE) {
+        c->next = empty_chunks;
+        empty_chunks = c;
+        empty_count++;
+        return NULL;
+    }
+    ebb_map_clear(c->base, EBB_CHUNK_SIZE);
+    all_remove(c);
+    return c;
+}
+
+/* Pool lock NOT held. */
+static void unmap_chunk(ebb_chunk_t *c)
+{
+    ebb_os_unmap((void *)c->base, EBB_CHUNK_SIZE);
+    ebb_lock(&ebb_pool_lock);
+    c->next = spare_descs;
+    spare_descs = c;
+    ebb_unlock(&ebb_pool_lock);
 }
 
 /* Pool lock NOT held: maps a chunk and registers it. */
@@ -98,7 +196,6 @@ static bool add_new_chunk(unsigned kind)
         return false;
     }
     c->base = (uintptr_t)base;
-    c->region.kind = 0xff; /* force formatting */
     chunk_format(c, kind);
     c->all_next = all_chunks;
     all_chunks = c;
@@ -107,21 +204,124 @@ static bool add_new_chunk(unsigned kind)
     return true;
 }
 
-ebb_span_t *ebb_pool_take_span(unsigned kind)
+/* ---- spans in and out of the pool (lock held) ---- */
+
+static void mark_taken(ebb_span_t *s)
+{
+    ebb_chunk_t *c = s->chunk;
+    unsigned i = (unsigned)((s->start - c->base) >> c->span_shift);
+    c->free_mask &= ~((uint64_t)1 << i);
+    c->spans_used++;
+    if (c->free_mask == 0)
+        partial_remove(c, c->region.kind);
+}
+
+/* Returns a chunk to unmap, or NULL. */
+static ebb_chunk_t *mark_returned(ebb_span_t *s)
+{
+    ebb_chunk_t *c = s->chunk;
+    unsigned kind = c->region.kind;
+    unsigned i = (unsigned)((s->start - c->base) >> c->span_shift);
+    if (c->free_mask == 0)
+        partial_push(c, kind);
+    c->free_mask |= (uint64_t)1 << i;
+    c->spans_used--;
+    if (s->dirty)
+        dirty_push(s, kind);
+    if (c->spans_used == 0 && c->dirty_spans == 0)
+        return chunk_now_empty(c);
+    return NULL;
+}
+
+/* ---- decay ---- */
+
+/* Purge the dirty spans unused for at least the decay delay (all of them if `all`).
+ * Pool lock NOT held. Spans being purged are taken out of the pool meanwhile, so no
+ * heap can start using one while its pages are being dropped. */
+static void decay(bool all)
 {
     for (;;) {
+        ebb_span_t *batch[PURGE_BATCH];
+        unsigned n = 0;
+        uint64_t now = ebb_now_ms();
         ebb_lock(&ebb_pool_lock);
+        for (unsigned kind = 0; kind < EBB_SPAN_KINDS && n < PURGE_BATCH; kind++) {
+            ebb_span_t *s;
+            while (n < PURGE_BATCH && (s = dirty[kind].last) != NULL &&
+                   (all || now - s->freed_at >= (uint64_t)ebb_opt.decay_ms)) {
+                dirty_remove(s, kind);
+                mark_taken(s);
+                batch[n++] = s;
+            }
+        }
+        ebb_unlock(&ebb_pool_lock);
+        if (n == 0)
+            return;
+        for (unsigned i = 0; i < n; i++) {
+            ebb_os_purge((void *)batch[i]->start, span_touched(batch[i]));
+            batch[i]->dirty = false;
+        }
+        ebb_chunk_t *unmap[PURGE_BATCH];
+        unsigned nunmap = 0;
+        ebb_lock(&ebb_pool_lock);
+        for (unsigned i = 0; i < n; i++) {
+            ebb_chunk_t *c = mark_returned(batch[i]);
+            if (c)
+                unmap[nunmap++] = c;
+        }
+        ebb_unlock(&ebb_pool_lock);
+        for (unsigned i = 0; i < nunmap; i++)
+            unmap_chunk(unmap[i]);
+        if (n < PURGE_BATCH)
+            return;
+    }
+}
+
+/* Run the decay if it is due. Cheap when it is not: one clock read. */
+static void decay_tick(void)
+{
+    if (ebb_opt.decay_ms <= 0)
+        return;
+    uint64_t now = ebb_now_ms();
+    uint64_t due = atomic_load_explicit(&next_decay, memory_order_relaxed);
+    if (now < due)
+        return;
+    uint64_t step = (uint64_t)ebb_opt.decay_ms / 4 + 1;
+    if (!atomic_compare_exchange_strong_explicit(&next_decay, &due, now + step,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return; /* another thread runs it */
+    decay(false);
+}
+
+void ebb_pool_purge_all(void)
+{
+    decay(true);
+}
+
+/* ---- the interface ---- */
+
+ebb_span_t *ebb_pool_take_span(unsigned kind)
+{
+    decay_tick();
+    for (;;) {
+        ebb_lock(&ebb_pool_lock);
+        ebb_span_t *s = dirty[kind].first;
+        if (s) {
+            /* The most recently returned span: its pages are still resident. */
+            dirty_remove(s, kind);
+            mark_taken(s);
+            ebb_unlock(&ebb_pool_lock);
+            return s;
+        }
         ebb_chunk_t *c = partial[kind];
         if (!c)
             c = take_empty_chunk(kind);
         if (c) {
-            unsigned i = (unsigned)__builtin_ctzll(c->free_mask);
-            c->free_mask &= c->free_mask - 1;
-            c->spans_used++;
-            if (c->free_mask == 0)
-                partial_remove(c, kind);
+            /* No span of this kind is dirty, so this one is clean. */
+            s = &c->spans[__builtin_ctzll(c->free_mask)];
+            mark_taken(s);
             ebb_unlock(&ebb_pool_lock);
-            return &c->spans[i];
+            return s;
         }
         ebb_unlock(&ebb_pool_lock);
         if (!add_new_chunk(kind))
@@ -129,54 +329,19 @@ ebb_span_t *ebb_pool_take_span(unsigned kind)
     }
 }
 
-/* Pool lock held. Unlinks an empty chunk from the list of all chunks. */
-static void all_remove(ebb_chunk_t *c)
-{
-    for (ebb_chunk_t **pp = &all_chunks; *pp; pp = &(*pp)->all_next) {
-        if (*pp == c) {
-            *pp = c->all_next;
-            return;
-        }
-    }
-}
-
 void ebb_pool_return_span(ebb_span_t *s)
 {
-    /* Purge outside the lock: only the pages blocks were ever carved from. */
-    if (s->dirty) {
-        ebb_os_purge((void *)s->start, (size_t)s->capacity * s->block_size);
+    if (s->dirty && ebb_opt.decay_ms == 0) {
+        ebb_os_purge((void *)s->start, span_touched(s));
         s->dirty = false;
     }
-    ebb_chunk_t *c = s->chunk;
-    unsigned kind = c->region.kind;
-    unsigned i = (unsigned)((s->start - c->base) >> c->span_shift);
-    ebb_chunk_t *unmap = NULL;
-
+    uint64_t now = ebb_now_ms();
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
-    if (c->free_mask == 0)
-        partial_push(c, kind);
-    c->free_mask |= (uint64_t)1 << i;
-    c->spans_used--;
-    if (c->spans_used == 0) {
-        partial_remove(c, kind);
-        if (empty_count < EMPTY_CHUNK_CACHE) {
-            c->next = empty_chunks;
-            empty_chunks = c;
-            empty_count++;
-        } else {
-            ebb_map_clear(c->base, EBB_CHUNK_SIZE);
-            all_remove(c);
-            unmap = c;
-        }
-    }
+    s->freed_at = now;
+    ebb_chunk_t *unmap = mark_returned(s);
     ebb_unlock(&ebb_pool_lock);
-
-    if (unmap) {
-        ebb_os_unmap((void *)unmap->base, EBB_CHUNK_SIZE);
-        ebb_lock(&ebb_pool_lock);
-        unmap->next = spare_descs;
-        spare_descs = unmap;
-        ebb_unlock(&ebb_pool_lock);
-    }
+    if (unmap)
+        unmap_chunk(unmap);
+    decay_tick();
 }

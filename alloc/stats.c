@@ -37,6 +37,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
         large_count++;
     }
     ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
+    size_t pool_dirty = ebb_pool_dirty_bytes();
     ebb_unlock(&ebb_pool_lock);
 
     size_t live = 0, resident = 0;
@@ -50,7 +51,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     snap->small_live = live;
     snap->total.live_bytes = live + large_bytes;
     snap->total.mapped_bytes = chunk_bytes + large_bytes;
-    snap->total.resident_bytes = resident + large_bytes;
+    snap->total.resident_bytes = resident + pool_dirty + large_bytes;
     snap->total.metadata_bytes = atomic_load_explicit(&ebb_meta_bytes, memory_order_relaxed);
     snap->total.large_bytes = large_bytes;
     snap->total.large_count = large_count;

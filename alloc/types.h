@@ -74,14 +74,17 @@ enum {
  * Fields above `heap` are owner-only; thread_free and full_state are shared.
  * Span descriptors live inside chunk descriptors, which are never freed, so a remote
  * thread holding a span pointer always reads valid memory. */
-typedef struct ebb_span {
+typedef struct __attribute__((aligned(128))) ebb_span {
     ebb_block_t *free;       /* blocks to allocate from */
     ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
     _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
     uint32_t capacity;
     uint32_t reserved;
     uint32_t block_size;
-    uintptr_t key;   /* free-list pointer encoding */
+    union {
+        uintptr_t key;     /* owned by a heap: free-list pointer encoding */
+        uint64_t freed_at; /* dirty in the pool: ms timestamp of its return */
+    };
     uintptr_t start; /* address of block 0 */
     uintptr_t end;   /* start + reserved * block_size */
     uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
@@ -96,19 +99,25 @@ typedef struct ebb_span {
     struct ebb_chunk *chunk;
 } ebb_span_t;
 
+/* A power of two, so that finding a span from a pointer is a shift, not a multiply. */
+_Static_assert(sizeof(ebb_span_t) == 128, "span descriptors are 128 bytes");
+
 /* The first member of every descriptor stored in the chunk map. */
 typedef struct ebb_region {
     uint8_t kind;
 } ebb_region_t;
 
 /* A small chunk: `nspans` spans of 1 << span_shift bytes from `base`.
- * Invariant: bit i of free_mask is set iff spans[i] is in the pool;
- * spans_used == nspans - popcount(free_mask). Descriptors are recycled, never freed. */
+ * Invariants: bit i of free_mask is set iff spans[i] is in the pool;
+ * spans_used == nspans - popcount(free_mask); dirty_spans counts the spans in the pool
+ * whose pages have not been purged yet (they are on the pool's dirty list).
+ * Descriptors are recycled, never freed. */
 typedef struct ebb_chunk {
     ebb_region_t region;
     uint8_t span_shift;
     uint16_t nspans;
     uint16_t spans_used;
+    uint16_t dirty_spans;
     uintptr_t base;
     uint64_t free_mask;
     struct ebb_chunk *next, *prev;   /* pool list of chunks of this kind with free spans */
