@@ -1,0 +1,17 @@
+/* cli.h — the ebb tool's subcommands and shared command-line helpers. */
+#ifndef EBB_CLI_H
+#define EBB_CLI_H
+
+#include "trace.h"
+
+int cmd_record(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+
+/* Prints "ebb: PATH: offset N: reason" and returns the exit code for bad input (2). */
+int cli_trace_error(const char *path, const trace_error_t *err);
+/* Directory of the running ebb executable (for finding libebb-record.so and libebb.so). */
+const char *cli_self_dir(void);
+
+#endif

@@ -1,0 +1,66 @@
+/* main.c — the ebb command: dispatch to subcommands. Exit codes: 0 success, 1 failure
+ * of the work itself, 2 bad input (usage, malformed trace). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_trace_error(const char *path, const trace_error_t *err)
+{
+    fprintf(stderr, "ebb: %s: offset %llu: %s\n", path, (unsigned long long)err->offset,
+            err->reason);
+    return 2;
+}
+
+const char *cli_self_dir(void)
+{
+    static char dir[PATH_MAX];
+    if (!dir[0]) {
+        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+        if (n <= 0)
+            return ".";
+        dir[n] = 0;
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+    }
+    return dir;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ebb COMMAND [ARGS]\n"
+            "  record [-o FILE] -- PROG ARGS...   record PROG's allocation calls into a trace\n"
+            "  replay TRACE [--alloc NAME|PATH.so] [--json FILE] [--csv FILE]\n"
+            "                                     replay a trace against an allocator\n"
+            "  info TRACE                         what a trace holds\n"
+            "  convert RAW -o TRACE               turn a raw recording into a trace\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *c = argv[1];
+    if (strcmp(c, "record") == 0)
+        return cmd_record(argc - 1, argv + 1);
+    if (strcmp(c, "replay") == 0)
+        return cmd_replay(argc - 1, argv + 1);
+    if (strcmp(c, "info") == 0)
+        return cmd_info(argc - 1, argv + 1);
+    if (strcmp(c, "convert") == 0)
+        return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(c, "-h") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "ebb: unknown command '%s'\n", c);
+    usage(stderr);
+    return 2;
+}
