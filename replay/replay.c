@@ -1,2 +1,736 @@
+/* replay.c — `ebb replay TRACE --alloc A`: run a trace's calls against an allocator.
+ *
+ * The parent (running on whatever malloc it has) decodes and validates the trace into
+ * a compact program of per-thread operations in a memfd, then re-executes ebb with the
+ * allocator under test preloaded. The child maps the program, so nothing it measures
+ * was allocated by the allocator under test: its own memory (program, object slots,
+ * samples) comes from mmap and is touched before the baseline is taken. One replay
+ * thread runs each recorded thread's calls freely; a thread waits only when it frees
+ * (or reallocs) an object that another thread allocates and that has not been
+ * allocated yet. Every block is written once per page, so its pages are resident. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli.h"
-int cmd_replay(int argc, char **argv) { (void)argc; (void)argv; return 2; }
+#include "replay.h"
+#include "trace.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static inline uint64_t ticks(void)
+{
+    return __rdtsc();
+}
+#else
+static inline uint64_t ticks(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+#endif
+
+#define PROGRAM_MAGIC 0x3150524242455f00ull
+#define FAILED_SLOT ((void *)1) /* the replayed allocation failed where the trace's did not */
+
+/* One operation of a replay thread. */
+typedef struct rop {
+    uint8_t op, flags;
+    uint16_t pad16;
+    uint32_t pad32;
+    uint64_t id;   /* object made, or freed */
+    uint64_t old;  /* realloc: object passed in (0: NULL) */
+    uint64_t size; /* as in the trace; free: bytes of the object freed */
+    uint64_t arg;  /* calloc elem, alignment; realloc: bytes of the old object; marker: label offset */
+    uint64_t seq;  /* position in the trace */
+} rop_t;
+
+typedef struct program {
+    uint64_t magic;
+    uint64_t nthreads, nobjects, nevents, label_bytes, rop_offset, label_offset;
+    uint64_t thread_start[TRACE_MAX_THREADS + 1]; /* index of each thread's first op */
+} program_t;
+
+/* ================= parent: trace -> program ================= */
+
+typedef struct growbuf {
+    uint8_t *p;
+    size_t n, cap;
+} growbuf_t;
+
+static bool gb_add(growbuf_t *b, const void *src, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1 << 20;
+        while (cap < b->n + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q)
+            return false;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+    return true;
+}
+
+/* Decodes the whole trace; returns a memfd holding the program, or -1 (message printed,
+ * *rc set). */
+static int build_program(const char *path, int *rc)
+{
+    trace_error_t err;
+    trace_reader_t *r = trace_reader_open(path, &err);
+    if (!r) {
+        *rc = cli_trace_error(path, &err);
+        return -1;
+    }
+    const trace_header_t *h = trace_reader_header(r);
+    uint32_t nthreads = h->nthreads ? h->nthreads : 1;
+    growbuf_t *per = calloc(nthreads, sizeof *per);
+    growbuf_t labels = {0};
+    uint64_t *sizes = calloc(h->nobjects + 1, sizeof *sizes);
+    if (!per || !sizes) {
+        fprintf(stderr, "ebb: out of memory for %llu objects\n", (unsigned long long)h->nobjects);
+        *rc = 1;
+        return -1;
+    }
+    trace_event_t ev;
+    int got;
+    uint64_t seq = 0;
+    bool oom = false;
+    while ((got = trace_reader_next(r, &ev, &err)) == 1 && !oom) {
+        rop_t o = {.op = ev.op, .flags = ev.flags, .id = ev.id, .old = ev.old,
+                   .size = ev.size, .arg = ev.arg, .seq = seq++};
+        if (ev.op == OP_FREE || ev.op == OP_FREE_SIZED)
+            o.size = sizes[ev.id];
+        if (ev.op == OP_REALLOC)
+            o.arg = ev.old ? sizes[ev.old] : 0;
+        if (trace_event_makes(ev.op, ev.flags))
+            sizes[ev.id] = trace_event_bytes(&ev);
+        if (ev.op == OP_MARKER || ev.op == OP_EXEC) {
+            o.arg = labels.n;
+            oom |= !gb_add(&labels, ev.label, strlen(ev.label) + 1);
+        }
+        oom |= !gb_add(&per[ev.thread], &o, sizeof o);
+    }
+    if (got < 0 || oom) {
+        if (oom)
+            fprintf(stderr, "ebb: out of memory decoding %s\n", path);
+        *rc = got < 0 ? cli_trace_error(path, &err) : 1;
+        trace_reader_close(r);
+        return -1;
+    }
+    program_t *pg = calloc(1, sizeof *pg);
+    pg->magic = PROGRAM_MAGIC;
+    pg->nthreads = nthreads;
+    pg->nobjects = h->nobjects;
+    pg->nevents = seq;
+    pg->label_bytes = labels.n;
+    pg->rop_offset = (sizeof *pg + 63) & ~(uint64_t)63;
+    uint64_t total = 0;
+    for (uint32_t t = 0; t < nthreads; t++) {
+        pg->thread_start[t] = total;
+        total += per[t].n / sizeof(rop_t);
+    }
+    pg->thread_start[nthreads] = total;
+    pg->label_offset = pg->rop_offset + total * sizeof(rop_t);
+    trace_reader_close(r);
+    free(sizes);
+
+    int fd = memfd_create("ebb-replay-program", 0);
+    bool ok = fd >= 0 && write(fd, pg, sizeof *pg) == (ssize_t)sizeof *pg &&
+              lseek(fd, (off_t)pg->rop_offset, SEEK_SET) >= 0;
+    for (uint32_t t = 0; ok && t < nthreads; t++) {
+        size_t off = 0;
+        while (ok && off < per[t].n) {
+            ssize_t w = write(fd, per[t].p + off, per[t].n - off);
+            ok = w > 0;
+            off += w > 0 ? (size_t)w : 0;
+        }
+        free(per[t].p);
+    }
+    if (ok && labels.n)
+        ok = write(fd, labels.p, labels.n) == (ssize_t)labels.n;
+    free(labels.p);
+    free(per);
+    free(pg);
+    if (!ok) {
+        fprintf(stderr, "ebb: cannot build the replay program: %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        *rc = 1;
+        return -1;
+    }
+    return fd;
+}
+
+/* ================= child: run the program ================= */
+
+typedef struct sample {
+    uint64_t seq;       /* trace position reached (approximate with several threads) */
+    double t;           /* seconds since start */
+    int64_t live;       /* live bytes of the replay */
+    int64_t rss;        /* resident bytes above the baseline */
+    uint64_t label;     /* marker label offset + 1, or 0 */
+} sample_t;
+
+typedef struct __attribute__((aligned(64))) thread_ctx {
+    const rop_t *ops;
+    uint64_t nops;
+    uint64_t alloc_ticks;
+    uint64_t calls;
+    uint64_t failed;
+    int64_t live_pending; /* not yet added to the global live counter */
+    uint64_t done_pending;
+    pthread_t tid;
+} thread_ctx_t;
+
+static struct {
+    const program_t *pg;
+    const char *labels;
+    void *_Atomic *slots;
+    sample_t *samples;
+    uint64_t max_samples;
+    _Atomic uint64_t nsamples;
+    uint64_t sample_every;
+    _Atomic uint64_t done;
+    _Atomic int64_t live;
+    _Atomic int64_t peak_live;
+    _Atomic uint64_t next_sample;
+    _Atomic int go;
+    pthread_mutex_t sample_lock;
+    long baseline_rss;
+    double t0;
+    long page;
+} R;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Resident bytes, read without stdio (which would allocate). */
+static long rss_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *sp = strchr(buf, ' ');
+    return sp ? atol(sp + 1) * R.page : 0;
+}
+
+static long status_field(const char *name)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strstr(buf, name);
+    return p ? atol(p + strlen(name)) * 1024 : 0;
+}
+
+static long count_mappings(void)
+{
+    char buf[65536];
+    long lines = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+static void take_sample(uint64_t seq, uint64_t label)
+{
+    pthread_mutex_lock(&R.sample_lock);
+    uint64_t i = atomic_load(&R.nsamples);
+    if (i < R.max_samples) {
+        R.samples[i] = (sample_t){seq, now_s() - R.t0, atomic_load(&R.live),
+                                  rss_bytes() - R.baseline_rss, label};
+        atomic_store(&R.nsamples, i + 1);
+    }
+    pthread_mutex_unlock(&R.sample_lock);
+}
+
+/* Publish a thread's counts; the thread that crosses a sampling point samples. */
+static void publish(thread_ctx_t *c)
+{
+    int64_t live = atomic_fetch_add(&R.live, c->live_pending) + c->live_pending;
+    int64_t peak = atomic_load(&R.peak_live);
+    while (live > peak && !atomic_compare_exchange_weak(&R.peak_live, &peak, live))
+        ;
+    uint64_t done = atomic_fetch_add(&R.done, c->done_pending) + c->done_pending;
+    c->live_pending = 0;
+    c->done_pending = 0;
+    uint64_t next = atomic_load(&R.next_sample);
+    if (done >= next &&
+        atomic_compare_exchange_strong(&R.next_sample, &next, done + R.sample_every))
+        take_sample(done, 0);
+}
+
+static void *wait_slot(uint64_t id)
+{
+    void *p;
+    unsigned spins = 0;
+    while ((p = atomic_load_explicit(&R.slots[id], memory_order_acquire)) == NULL) {
+        if (++spins < 100)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
+    }
+    return p;
+}
+
+static void touch(void *p, uint64_t from, uint64_t to)
+{
+    volatile char *c = p;
+    if (from >= to)
+        return;
+    c[from] = 1;
+    for (uint64_t off = (from + (uint64_t)R.page) & ~(uint64_t)(R.page - 1); off < to;
+         off += (uint64_t)R.page)
+        c[off] = 1;
+}
+
+static void *run_thread(void *arg)
+{
+    thread_ctx_t *c = arg;
+    while (!atomic_load_explicit(&R.go, memory_order_acquire))
+        sched_yield();
+    for (uint64_t i = 0; i < c->nops; i++) {
+        const rop_t *o = &c->ops[i];
+        void *p = NULL, *old = NULL;
+        uint64_t bytes = o->size, t0, t1;
+        switch (o->op) {
+        case OP_MALLOC:
+        case OP_CALLOC:
+        case OP_VALLOC:
+        case OP_PVALLOC:
+        case OP_ALIGNED_ALLOC:
+        case OP_MEMALIGN:
+        case OP_POSIX_MEMALIGN:
+            t0 = ticks();
+            switch (o->op) {
+            case OP_MALLOC: p = malloc(o->size); break;
+            case OP_CALLOC:
+                p = calloc(o->size, o->arg);
+                bytes = o->size * o->arg;
+                break;
+            case OP_VALLOC: p = valloc(o->size); break;
+            case OP_PVALLOC: p = pvalloc(o->size); break;
+            case OP_ALIGNED_ALLOC: p = aligned_alloc(o->arg, o->size); break;
+            case OP_MEMALIGN: p = memalign(o->arg, o->size); break;
+            default:
+                if (posix_memalign(&p, o->arg, o->size) != 0)
+                    p = NULL;
+            }
+            t1 = ticks();
+            c->alloc_ticks += t1 - t0;
+            c->calls++;
+            if (o->flags & EV_FAILED) {
+                free(p); /* the recorded call failed: keep no object */
+                break;
+            }
+            if (!p) {
+                c->failed++;
+                atomic_store_explicit(&R.slots[o->id], FAILED_SLOT, memory_order_release);
+                break;
+            }
+            touch(p, 0, bytes);
+            c->live_pending += (int64_t)bytes;
+            atomic_store_explicit(&R.slots[o->id], p, memory_order_release);
+            break;
+        case OP_REALLOC:
+            if (o->old) {
+                old = wait_slot(o->old);
+                if (old == FAILED_SLOT)
+                    old = NULL;
+            }
+            t0 = ticks();
+            p = realloc(old, o->size);
+            t1 = ticks();
+            c->alloc_ticks += t1 - t0;
+            c->calls++;
+            if (o->flags & EV_FAILED) {
+                if (o->size == 0 && o->old) {
+                    c->live_pending -= (int64_t)o->arg; /* realloc(p, 0) freed p */
+                    if (p)
+                        free(p);
+                }
+                break;
+            }
+            if (!p) {
+                c->failed++;
+                atomic_store_explicit(&R.slots[o->id], FAILED_SLOT, memory_order_release);
+                break;
+            }
+            touch(p, o->arg < o->size ? o->arg : 0, o->size);
+            c->live_pending += (int64_t)o->size - (int64_t)o->arg;
+            atomic_store_explicit(&R.slots[o->id], p, memory_order_release);
+            break;
+        case OP_FREE:
+        case OP_FREE_SIZED:
+            p = wait_slot(o->id);
+            if (p != FAILED_SLOT) {
+                t0 = ticks();
+                free(p);
+                t1 = ticks();
+                c->alloc_ticks += t1 - t0;
+                c->calls++;
+                c->live_pending -= (int64_t)o->size;
+            }
+            break;
+        case OP_MARKER:
+            publish(c);
+            take_sample(o->seq, o->arg + 1);
+            break;
+        default:
+            break;
+        }
+        if (++c->done_pending >= 256)
+            publish(c);
+    }
+    publish(c);
+    return NULL;
+}
+
+static void *map_anon(size_t n)
+{
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int child_main(int fd, const replay_options_t *opt)
+{
+    R.page = sysconf(_SC_PAGESIZE);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return 1;
+    const uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+                               fd, 0);
+    if (base == MAP_FAILED)
+        return 1;
+    close(fd);
+    R.pg = (const program_t *)base;
+    if (R.pg->magic != PROGRAM_MAGIC)
+        return 1;
+    R.labels = (const char *)base + R.pg->label_offset;
+    const rop_t *ops = (const rop_t *)(base + R.pg->rop_offset);
+    R.slots = map_anon((R.pg->nobjects + 1) * sizeof(void *));
+    R.sample_every = opt->sample_every ? opt->sample_every : 1;
+    R.max_samples = R.pg->nevents / R.sample_every + R.pg->nevents / 64 + 1024;
+    if (R.max_samples > R.pg->nevents + 1024)
+        R.max_samples = R.pg->nevents + 1024;
+    R.samples = map_anon(R.max_samples * sizeof(sample_t));
+    thread_ctx_t *ctx = map_anon(R.pg->nthreads * sizeof(thread_ctx_t));
+    if (!R.slots || !R.samples || !ctx) {
+        fprintf(stderr, "ebb: replay: out of memory\n");
+        return 1;
+    }
+    pthread_mutex_init(&R.sample_lock, NULL);
+    atomic_store(&R.next_sample, R.sample_every);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (uint64_t t = 0; t < R.pg->nthreads; t++) {
+        ctx[t].ops = ops + R.pg->thread_start[t];
+        ctx[t].nops = R.pg->thread_start[t + 1] - R.pg->thread_start[t];
+        if (pthread_create(&ctx[t].tid, &attr, run_thread, &ctx[t]) != 0) {
+            fprintf(stderr, "ebb: replay: cannot create thread %llu\n", (unsigned long long)t);
+            return 1;
+        }
+    }
+    /* Baseline: everything of the replayer's own is in place. */
+    int cr = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    if (cr >= 0) {
+        if (write(cr, "5", 1) != 1) { /* reset the peak-RSS mark */
+        }
+        close(cr);
+    }
+    R.baseline_rss = rss_bytes();
+    long maps0 = count_mappings();
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    R.t0 = now_s();
+    uint64_t tick0 = ticks();
+    take_sample(0, 0);
+    atomic_store_explicit(&R.go, 1, memory_order_release);
+    for (uint64_t t = 0; t < R.pg->nthreads; t++)
+        pthread_join(ctx[t].tid, NULL);
+    double run = now_s() - R.t0;
+    uint64_t tick1 = ticks();
+    take_sample(R.pg->nevents, 0);
+    long peak_rss = status_field("VmHWM:") - R.baseline_rss;
+    for (uint64_t i = 0; i < atomic_load(&R.nsamples); i++)
+        if (R.samples[i].rss > peak_rss)
+            peak_rss = R.samples[i].rss;
+    long end_rss = rss_bytes() - R.baseline_rss;
+    getrusage(RUSAGE_SELF, &ru1);
+    long maps = count_mappings() - maps0;
+
+    /* Settled: the allocator's decay delay has passed, then one more call. */
+    struct timespec settle = {opt->settle_ms / 1000, (opt->settle_ms % 1000) * 1000000L};
+    nanosleep(&settle, NULL);
+    free(malloc(1));
+    long settled_rss = rss_bytes() - R.baseline_rss;
+
+    double ns_per_tick = (tick1 > tick0) ? run * 1e9 / (double)(tick1 - tick0) : 1.0;
+    uint64_t alloc_ticks = 0, calls = 0, failed = 0;
+    for (uint64_t t = 0; t < R.pg->nthreads; t++) {
+        alloc_ticks += ctx[t].alloc_ticks;
+        calls += ctx[t].calls;
+        failed += ctx[t].failed;
+    }
+    int64_t live_end = atomic_load(&R.live);
+
+    FILE *out = stdout;
+    if (opt->json && strcmp(opt->json, "-") != 0) {
+        out = fopen(opt->json, "w");
+        if (!out) {
+            fprintf(stderr, "ebb: cannot write %s: %s\n", opt->json, strerror(errno));
+            return 1;
+        }
+    }
+    fprintf(out, "{\n  \"trace\": ");
+    json_str(out, opt->trace);
+    fprintf(out, ",\n  \"allocator\": ");
+    json_str(out, opt->alloc_name);
+    fprintf(out, ",\n  \"allocator_path\": ");
+    json_str(out, opt->alloc_path ? opt->alloc_path : "");
+    fprintf(out,
+            ",\n  \"threads\": %llu,\n  \"events\": %llu,\n  \"calls\": %llu,\n"
+            "  \"failed_calls\": %llu,\n  \"run_time_s\": %.6f,\n  \"alloc_time_s\": %.6f,\n"
+            "  \"peak_rss\": %ld,\n  \"peak_live\": %lld,\n  \"end_rss\": %ld,\n"
+            "  \"settled_rss\": %ld,\n  \"live_end\": %lld,\n  \"baseline_rss\": %ld,\n"
+            "  \"settle_ms\": %ld,\n  \"minor_faults\": %ld,\n  \"major_faults\": %ld,\n"
+            "  \"mappings\": %ld,\n  \"samples\": %llu\n}\n",
+            (unsigned long long)R.pg->nthreads, (unsigned long long)R.pg->nevents,
+            (unsigned long long)calls, (unsigned long long)failed, run,
+            (double)alloc_ticks * ns_per_tick / 1e9, peak_rss,
+            (long long)atomic_load(&R.peak_live), end_rss, settled_rss, (long long)live_end,
+            R.baseline_rss, opt->settle_ms, ru1.ru_minflt - ru0.ru_minflt,
+            ru1.ru_majflt - ru0.ru_majflt, maps, (unsigned long long)atomic_load(&R.nsamples));
+    if (out != stdout)
+        fclose(out);
+    if (opt->csv) {
+        FILE *c = fopen(opt->csv, "w");
+        if (!c) {
+            fprintf(stderr, "ebb: cannot write %s: %s\n", opt->csv, strerror(errno));
+            return 1;
+        }
+        fprintf(c, "event,time_s,live_bytes,rss_bytes,slack_bytes,marker\n");
+        for (uint64_t i = 0; i < atomic_load(&R.nsamples); i++) {
+            const sample_t *s = &R.samples[i];
+            fprintf(c, "%llu,%.6f,%lld,%lld,%lld,%s\n", (unsigned long long)s->seq, s->t,
+                    (long long)s->live, (long long)s->rss, (long long)(s->rss - s->live),
+                    s->label ? R.labels + s->label - 1 : "");
+        }
+        fclose(c);
+    }
+    return failed ? 1 : 0;
+}
+
+/* ================= the command ================= */
+
+static const struct {
+    const char *name, *soname;
+} known[] = {
+    {"jemalloc", "libjemalloc.so.2"},
+    {"mimalloc", "libmimalloc.so.2"},
+    {"tcmalloc", "libtcmalloc_minimal.so.4"},
+};
+
+/* Finds a library the way the loader would, in the usual directories. */
+static bool find_library(const char *soname, char *out, size_t n)
+{
+    static const char *const dirs[] = {
+        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu",
+        "/usr/lib64", "/usr/local/lib", "/usr/lib", "/lib",
+    };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(out, n, "%s/%s", dirs[i], soname);
+        if (access(out, R_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool replay_resolve_allocator(const char *name, char *path, size_t n)
+{
+    if (strcmp(name, "glibc") == 0) {
+        path[0] = 0;
+        return true;
+    }
+    if (strcmp(name, "ebb") == 0) {
+        snprintf(path, n, "%s/libebb.so", cli_self_dir());
+        if (access(path, R_OK) == 0)
+            return true;
+        snprintf(path, n, "%s/../lib/libebb.so", cli_self_dir());
+        return access(path, R_OK) == 0;
+    }
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(name, known[i].name) == 0)
+            return find_library(known[i].soname, path, n);
+    if (strchr(name, '/') && access(name, R_OK) == 0) {
+        if (!realpath(name, path))
+            snprintf(path, n, "%s", name);
+        return true;
+    }
+    return false;
+}
+
+static void replay_usage(void)
+{
+    fprintf(stderr, "usage: ebb replay TRACE [--alloc glibc|jemalloc|mimalloc|tcmalloc|ebb|PATH.so]\n"
+                    "                  [--json FILE] [--csv FILE] [--settle-ms N] [--sample-every N]\n");
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    replay_options_t opt = {.alloc_name = "glibc", .settle_ms = 1000, .sample_every = 0};
+    const char *child_fd = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--alloc") == 0 && v)
+            opt.alloc_name = argv[++i];
+        else if (strcmp(a, "--json") == 0 && v)
+            opt.json = argv[++i];
+        else if (strcmp(a, "--csv") == 0 && v)
+            opt.csv = argv[++i];
+        else if (strcmp(a, "--settle-ms") == 0 && v && atol(v) >= 0)
+            opt.settle_ms = atol(argv[++i]);
+        else if (strcmp(a, "--sample-every") == 0 && v && atol(v) > 0)
+            opt.sample_every = (uint64_t)atol(argv[++i]);
+        else if (strcmp(a, "--child-fd") == 0 && v)
+            child_fd = argv[++i];
+        else if (a[0] != '-' && !opt.trace)
+            opt.trace = a;
+        else {
+            replay_usage();
+            return 2;
+        }
+    }
+    if (!opt.trace) {
+        replay_usage();
+        return 2;
+    }
+    char path[PATH_MAX];
+    if (!replay_resolve_allocator(opt.alloc_name, path, sizeof path)) {
+        fprintf(stderr, "ebb: allocator '%s' is not installed\n", opt.alloc_name);
+        return 2;
+    }
+    opt.alloc_path = path[0] ? path : NULL;
+    if (child_fd)
+        return child_main(atoi(child_fd), &opt);
+
+    int rc = 0;
+    int fd = build_program(opt.trace, &rc);
+    if (fd < 0)
+        return rc;
+    if (!opt.sample_every) {
+        const program_t *pg = mmap(NULL, sizeof(program_t), PROT_READ, MAP_SHARED, fd, 0);
+        uint64_t ev = pg != MAP_FAILED ? pg->nevents : 0;
+        opt.sample_every = ev / 2000 > 64 ? ev / 2000 : 64;
+        if (pg != MAP_FAILED)
+            munmap((void *)(uintptr_t)pg, sizeof(program_t));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "ebb: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        char fdbuf[32], every[32], settle[32];
+        snprintf(fdbuf, sizeof fdbuf, "%d", fd);
+        snprintf(every, sizeof every, "%llu", (unsigned long long)opt.sample_every);
+        snprintf(settle, sizeof settle, "%ld", opt.settle_ms);
+        if (opt.alloc_path)
+            setenv("LD_PRELOAD", opt.alloc_path, 1);
+        else
+            unsetenv("LD_PRELOAD");
+        char *args[32];
+        int k = 0;
+        args[k++] = strdup("ebb");
+        args[k++] = strdup("replay");
+        args[k++] = strdup(opt.trace);
+        args[k++] = strdup("--alloc");
+        args[k++] = strdup(opt.alloc_name);
+        args[k++] = strdup("--child-fd");
+        args[k++] = strdup(fdbuf);
+        args[k++] = strdup("--sample-every");
+        args[k++] = strdup(every);
+        args[k++] = strdup("--settle-ms");
+        args[k++] = strdup(settle);
+        if (opt.json) {
+            args[k++] = strdup("--json");
+            args[k++] = strdup(opt.json);
+        }
+        if (opt.csv) {
+            args[k++] = strdup("--csv");
+            args[k++] = strdup(opt.csv);
+        }
+        args[k] = NULL;
+        execv("/proc/self/exe", args);
+        fprintf(stderr, "ebb: cannot re-execute: %s\n", strerror(errno));
+        _exit(1);
+    }
+    close(fd);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "ebb: replay under %s died of signal %d\n", opt.alloc_name,
+                WTERMSIG(status));
+        return 1;
+    }
+    return WEXITSTATUS(status);
+}

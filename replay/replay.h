@@ -1,0 +1,23 @@
+/* replay.h — options of a replay run, shared with ebb compare. */
+#ifndef EBB_REPLAY_H
+#define EBB_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct replay_options {
+    const char *trace;
+    const char *alloc_name;
+    const char *alloc_path; /* NULL: the system malloc */
+    const char *json;       /* result file; NULL or "-": stdout */
+    const char *csv;        /* timeline file, or NULL */
+    long settle_ms;         /* wait before the settled measurement */
+    uint64_t sample_every;  /* events between timeline samples; 0: about 2000 samples */
+} replay_options_t;
+
+/* name: glibc, jemalloc, mimalloc, tcmalloc, ebb or a path to a .so; path "" for glibc.
+ * False if it is not installed. */
+bool replay_resolve_allocator(const char *name, char *path, size_t n);
+
+#endif
