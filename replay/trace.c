@@ -277,13 +277,13 @@ static void fail(trace_error_t *err, uint64_t offset, const char *fmt, ...)
 
 static trace_reader_t *open_common(trace_reader_t *r, trace_error_t *err)
 {
-    if (r->size < HEADER_FIXED) {
-        fail(err, r->size, "file too short for a trace header (%zu bytes)", r->size);
+    const uint8_t *b = r->data;
+    if (memcmp(b, TRACE_MAGIC, r->size < 8 ? r->size : 8) != 0 || r->size == 0) {
+        fail(err, 0, "not an ebb trace (bad magic)");
         return NULL;
     }
-    const uint8_t *b = r->data;
-    if (memcmp(b, TRACE_MAGIC, 8) != 0) {
-        fail(err, 0, "not an ebb trace (bad magic)");
+    if (r->size < HEADER_FIXED) {
+        fail(err, r->size, "file too short for a trace header (%zu bytes)", r->size);
         return NULL;
     }
     r->h.version = get_u16(b + 8);

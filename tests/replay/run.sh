@@ -1,0 +1,130 @@
+#!/bin/bash
+# run.sh CASE BUILD_DIR — end-to-end tests of ebb record, info and replay.
+set -u
+case_name=$1
+build=$(realpath "$2")
+ebb=$build/ebb
+workload=$build/tests/test_workload
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+field() { # field NAME FILE: a number from ebb info's or replay's output
+    grep -E "\"?$1\"?:" "$2" | head -1 | sed -E 's/[^0-9]*([0-9]+).*/\1/'
+}
+
+case $case_name in
+calls)
+    # Exact counts of a program whose calls are known.
+    "$ebb" record -o "$work/t" -- "$workload" calls 2>/dev/null || fail "record failed"
+    "$ebb" info "$work/t" >"$work/info" || fail "info failed"
+    for want in "malloc 1000" "calloc 10" "realloc 100" "posix_memalign 5" \
+                "aligned_alloc 5" "memalign 5" "free 1025" "marker 2" "thread_start 1"; do
+        set -- $want
+        got=$(awk -v op="$1" '$1 == op { print $2 }' "$work/info")
+        [ "$got" = "$2" ] || fail "$1: $got calls recorded, expected $2"
+    done
+    grep -q "live at end:  0 bytes" "$work/info" || fail "objects left live"
+    # Fidelity: replaying under glibc gives the trace's live-bytes peak exactly.
+    peak=$(field "peak live" "$work/info")
+    "$ebb" replay "$work/t" --alloc glibc --settle-ms 0 --csv "$work/csv" >"$work/json" ||
+        fail "replay failed"
+    [ "$(field peak_live "$work/json")" = "$peak" ] ||
+        fail "replay peak live $(field peak_live "$work/json") != trace peak $peak"
+    grep -q ",free$" "$work/csv" || fail "the marker 'free' is not in the timeline"
+    echo "ok: exact calls recorded; replay reproduces the peak of $peak live bytes"
+    ;;
+threads)
+    "$ebb" record -o "$work/t" -- "$workload" threads 2>/dev/null || fail "record failed"
+    "$ebb" info "$work/t" >"$work/info" || fail "info rejects a multi-threaded trace"
+    [ "$(field threads "$work/info")" = 5 ] || fail "expected 5 threads"
+    [ "$(awk '$1 == "malloc" { print $2 }' "$work/info")" = 80000 ] || fail "malloc count"
+    for a in glibc ebb; do
+        "$ebb" replay "$work/t" --alloc $a --settle-ms 0 >"$work/json" || fail "replay under $a"
+        [ "$(field failed_calls "$work/json")" = 0 ] || fail "failed calls under $a"
+    done
+    echo "ok: 4 threads with cross-thread frees recorded in order and replayed"
+    ;;
+fork)
+    "$ebb" record -o "$work/t" -- "$workload" fork 2>"$work/err" || fail "record failed"
+    n=$(ls "$work"/t* | wc -l)
+    [ "$n" = 2 ] || fail "expected a trace for the parent and one for the child, got $n"
+    for f in "$work"/t*; do
+        "$ebb" info "$f" >"$work/info" || fail "$f does not decode"
+        [ "$(awk '$1 == "malloc" { print $2 }' "$work/info")" = 1000 ] ||
+            fail "$f: wrong malloc count"
+    done
+    grep -q "^  fork " "$work/info" "$work"/t 2>/dev/null
+    "$ebb" info "$work/t" | grep -q "^  fork  *1$" || fail "no fork event in the parent"
+    echo "ok: parent and child traces"
+    ;;
+kill)
+    "$ebb" record -o "$work/t" -- "$workload" kill 2>"$work/err"
+    rc=$?
+    [ $rc = 137 ] || fail "expected the program's SIGKILL status 137, got $rc"
+    "$ebb" info "$work/t" >"$work/info" || fail "the trace of a killed program does not decode"
+    [ "$(awk '$1 == "malloc" { print $2 }' "$work/info")" = 5000 ] ||
+        fail "expected all 5000 mallocs before the kill"
+    echo "ok: a SIGKILLed program leaves a complete trace"
+    ;;
+corrupt)
+    "$ebb" record -o "$work/t" -- "$workload" threads 2>/dev/null || fail "record failed"
+    size=$(stat -c %s "$work/t")
+    bad=0
+    for cut in 0 7 20 51 60 100 $((size / 2)) $((size - 1)); do
+        head -c "$cut" "$work/t" >"$work/c"
+        "$ebb" info "$work/c" >/dev/null 2>"$work/err"
+        rc=$?
+        if [ $rc != 2 ] || ! grep -q "offset [0-9]*: " "$work/err"; then
+            echo "truncated at $cut: exit $rc: $(cat "$work/err")"
+            bad=1
+        fi
+    done
+    for i in $(seq 1 40); do
+        cp "$work/t" "$work/c"
+        off=$(( (i * 7919) % size ))
+        printf '\xff' | dd of="$work/c" bs=1 seek="$off" conv=notrunc 2>/dev/null
+        "$ebb" info "$work/c" >/dev/null 2>"$work/err"
+        rc=$?
+        if [ $rc != 0 ] && { [ $rc != 2 ] || ! grep -q "offset" "$work/err"; }; then
+            echo "byte $off corrupted: exit $rc: $(cat "$work/err")"
+            bad=1
+        fi
+    done
+    printf 'not a trace at all' >"$work/c"
+    "$ebb" info "$work/c" 2>"$work/err"
+    [ $? = 2 ] && grep -q "offset 0: not an ebb trace" "$work/err" || bad=1
+    [ $bad = 0 ] || fail "bad input was not rejected with exit code 2 and an offset"
+    echo "ok: truncated and corrupted traces rejected with offset and reason"
+    ;;
+python)
+    py=$(command -v python3)
+    "$ebb" record -o "$work/t" -- /usr/bin/python3 -c '
+import json, threading
+d = {str(i): [i] * 20 for i in range(20000)}
+s = json.dumps(d)
+def w():
+    x = [bytearray(600) for _ in range(3000)]
+ts = [threading.Thread(target=w) for _ in range(3)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(len(json.loads(s)))' >"$work/out" 2>/dev/null || fail "record python3 failed"
+    [ "$(cat "$work/out")" = 20000 ] || fail "python3 output changed under the recorder"
+    "$ebb" info "$work/t" >/dev/null || fail "python3 trace does not decode"
+    ran=0
+    for a in glibc jemalloc mimalloc tcmalloc ebb; do
+        "$ebb" replay "$work/t" --alloc $a --settle-ms 0 >"$work/json" 2>"$work/err"
+        rc=$?
+        if grep -q "is not installed" "$work/err"; then
+            echo "skip: $a is not installed"
+            continue
+        fi
+        [ $rc = 0 ] || fail "replay under $a: $(cat "$work/err")"
+        ran=$((ran + 1))
+    done
+    [ $ran -ge 2 ] || fail "fewer than two allocators replayed"
+    echo "ok: python3 recorded and replayed under $ran allocators"
+    ;;
+*)
+    fail "unknown case $case_name"
+    ;;
+esac
