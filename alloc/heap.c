@@ -170,6 +170,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     void *p = ebb_span_pop(heap->current[cls]);
     if (p)
         return p;
+    ebb_pool_decay_tick();
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
@@ -297,6 +298,9 @@ static void heap_thread_exit(void *arg)
     ebb_lock(&ebb_pool_lock);
     abandon(heap);
     ebb_unlock(&ebb_pool_lock);
+    /* What the exiting thread cached is not coming back to it: purge it now, with
+     * whatever other threads have freed meanwhile into heaps whose threads are gone. */
+    ebb_heaps_trim();
 }
 
 /* Collect the calling thread's heap, every abandoned heap and the orphan heap, then

@@ -90,6 +90,7 @@ extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
 void ebb_pool_return_span(ebb_span_t *s);       /* pool lock not held */
 void ebb_pool_purge_all(void);                  /* purge every dirty span now */
+void ebb_pool_decay_tick(void);                 /* purge what has decayed, if due */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
 size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
 uint64_t ebb_now_ms(void);                      /* monotonic, coarse */

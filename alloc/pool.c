@@ -278,7 +278,7 @@ static void decay(bool all)
 }
 
 /* Run the decay if it is due. Cheap when it is not: one clock read. */
-static void decay_tick(void)
+void ebb_pool_decay_tick(void)
 {
     if (ebb_opt.decay_ms <= 0)
         return;
@@ -302,7 +302,7 @@ void ebb_pool_purge_all(void)
 
 ebb_span_t *ebb_pool_take_span(unsigned kind)
 {
-    decay_tick();
+    ebb_pool_decay_tick();
     for (;;) {
         ebb_lock(&ebb_pool_lock);
         ebb_span_t *s = dirty[kind].first;
@@ -343,5 +343,5 @@ void ebb_pool_return_span(ebb_span_t *s)
     ebb_unlock(&ebb_pool_lock);
     if (unmap)
         unmap_chunk(unmap);
-    decay_tick();
+    ebb_pool_decay_tick();
 }
