@@ -80,8 +80,8 @@ static inline void ebb_free_impl(void *p, const char *func)
         s->local_free = b;
         uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
         atomic_store_explicit(&s->used, used, memory_order_relaxed);
-        if (ebb_unlikely(used == 0 || s->in_full))
-            ebb_heap_free_slow(heap, s);
+        if (ebb_unlikely(used == 0 || s->free_slow))
+            ebb_heap_free_slow(heap, s, b);
         return;
     }
     ebb_span_remote_free(s, b);

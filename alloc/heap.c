@@ -128,6 +128,21 @@ static void process_remote_spans(ebb_heap_t *heap)
     }
 }
 
+/* Owner: purge the insides of freed big blocks once they have waited the decay delay
+ * (at once when forced). */
+static void purge_big_blocks(ebb_heap_t *heap, bool force)
+{
+    if (!heap->purge_due || (!force && ebb_now_ms() < heap->purge_due))
+        return;
+    heap->purge_due = 0;
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        if (!ebb_class_info[c].big)
+            continue;
+        for (ebb_span_t *s = heap->queue[c].first; s; s = s->next)
+            ebb_span_purge_free_blocks(s);
+    }
+}
+
 /* ---- allocation slow path ---- */
 
 /* Find (or make) a span of class cls with a free block; it becomes current. */
@@ -171,6 +186,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     if (p)
         return p;
     ebb_pool_decay_tick();
+    purge_big_blocks(heap, false);
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
@@ -231,9 +247,14 @@ void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls)
 
 /* ---- free slow path ---- */
 
-/* Owner, after a local free left the span empty or hit a parked span. */
-void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s)
+/* Owner, after a local free left the span empty, hit a parked span, or freed a big
+ * block. */
+void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
+    if (s->big) {
+        ebb_span_block_freed(s, b);
+        purge_big_blocks(heap, false);
+    }
     if (s->in_full) {
         uint8_t expected = EBB_SPAN_FULL;
         if (!atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
@@ -276,6 +297,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap)
         }
         set_current(heap, c);
     }
+    purge_big_blocks(heap, true);
 }
 
 static void abandon(ebb_heap_t *heap)

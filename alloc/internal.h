@@ -101,6 +101,8 @@ void ebb_span_extend(ebb_span_t *s);
 void ebb_span_collect(ebb_span_t *s);
 void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b);
 void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);
+void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b);
+void ebb_span_purge_free_blocks(ebb_span_t *s);
 extern ebb_span_t ebb_empty_span;
 
 static inline ebb_block_t *ebb_block_next(const ebb_span_t *s, const ebb_block_t *b)
@@ -132,7 +134,7 @@ static inline void *ebb_span_pop(ebb_span_t *s)
 extern __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec")));
 extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
-void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s);
+void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 void ebb_heap_collect_all(ebb_heap_t *heap);
 void ebb_heaps_after_fork_child(void);
 ebb_heap_t *ebb_heaps_first(void);

@@ -44,6 +44,8 @@ void ebb_sizeclass_init(void)
             /* ceil(2^44 / bs): exact quotients for every offset below 2^22. */
             .div_magic = (((uint64_t)1 << 44) + bs - 1) / bs,
             .kind = kind,
+            .big = bs >= 8192,
         };
+        assert(bs < 8192 || span / bs <= 64);
     }
 }

@@ -21,6 +21,8 @@ typedef struct ebb_class_info {
     uint32_t reserved;   /* blocks per span */
     uint64_t div_magic;  /* see ebb_span_t.div_magic */
     uint8_t kind;        /* span kind serving this class */
+    bool big;            /* blocks of 8 KiB or more (at most 64 a span): free ones are
+                            purged page by page */
 } ebb_class_info_t;
 
 /* Class of every size up to EBB_SMALL_LOOKUP_MAX, indexed by (size + 15) / 16. A constant

@@ -23,6 +23,8 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->end = s->start + (uintptr_t)ci->reserved * ci->block_size;
     s->cls = (uint8_t)cls;
     s->in_full = false;
+    s->big = ci->big;
+    s->purged_mask = 0;
     s->key = ebb_random_word() | 1;
     s->next = s->prev = s->remote_next = NULL;
     atomic_store_explicit(&s->thread_free, NULL, memory_order_relaxed);
@@ -76,10 +78,42 @@ void ebb_span_collect(ebb_span_t *s)
     ebb_block_t *tail = list;
     for (ebb_block_t *next; (next = ebb_block_next(s, tail)) != NULL; tail = next)
         n++;
+    if (s->big) {
+        for (ebb_block_t *b = list; b; b = ebb_block_next(s, b))
+            ebb_span_block_freed(s, b);
+    }
     ebb_block_set_next(s, tail, s->free);
     s->free = list;
     uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
     atomic_store_explicit(&s->used, used - n, memory_order_relaxed);
+}
+
+/* Owner, big spans: block b was just freed; its pages are resident again. */
+void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b)
+{
+    uint64_t idx = (((uintptr_t)b - s->start) * s->div_magic) >> 44;
+    s->purged_mask &= ~((uint64_t)1 << idx);
+    ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_relaxed);
+    if (!heap->purge_due && ebb_opt.decay_ms >= 0)
+        heap->purge_due = ebb_now_ms() + (uint64_t)ebb_opt.decay_ms;
+}
+
+/* Owner, big spans: purge the pages inside every free block not purged yet (all but
+ * the page holding the free-list link). */
+void ebb_span_purge_free_blocks(ebb_span_t *s)
+{
+    ebb_block_t *lists[2] = {s->free, s->local_free};
+    for (int l = 0; l < 2; l++) {
+        for (ebb_block_t *b = lists[l]; b; b = ebb_block_next(s, b)) {
+            uint64_t idx = (((uintptr_t)b - s->start) * s->div_magic) >> 44;
+            uint64_t bit = (uint64_t)1 << idx;
+            if (s->purged_mask & bit)
+                continue;
+            s->purged_mask |= bit;
+            uintptr_t from = ebb_align_up((uintptr_t)b + sizeof(ebb_block_t), ebb_page_size);
+            ebb_os_purge((void *)from, (uintptr_t)b + s->block_size - from);
+        }
+    }
 }
 
 /* Any thread but the owner: push the block lock-free; if the owner parked the span on

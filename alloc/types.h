@@ -89,7 +89,13 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     uintptr_t end;   /* start + reserved * block_size */
     uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
     uint8_t cls;
-    bool in_full;
+    union {
+        struct {
+            bool in_full; /* on the heap's full list */
+            bool big;     /* blocks of two pages or more: freed ones are purged inside */
+        };
+        uint16_t free_slow; /* non-zero: every local free takes the slow path */
+    };
     bool dirty;      /* pages were touched since the span was last purged */
     _Atomic uint8_t full_state;
     struct ebb_heap *_Atomic heap; /* owner; NULL while in the pool */
@@ -97,6 +103,9 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     struct ebb_span *next, *prev;       /* queue, full list or pool links */
     struct ebb_span *remote_next;       /* link on heap.remote_spans */
     struct ebb_chunk *chunk;
+    /* big spans (at most 64 blocks): bit i set if free block i has had its pages past
+     * the first purged since it was last freed. Owner-only. */
+    uint64_t purged_mask;
 } ebb_span_t;
 
 /* A power of two, so that finding a span from a pointer is a shift, not a multiply. */
@@ -149,6 +158,7 @@ typedef struct ebb_heap {
     _Atomic(ebb_span_t *) remote_spans; /* full spans that received a remote free */
     struct ebb_heap *all_next;          /* every heap (under the pool lock) */
     struct ebb_heap *abandoned_next;
+    uint64_t purge_due;                 /* ms: when freed big blocks wait to be purged */
     bool owned;                         /* a live thread (or the orphan lock) owns it */
 } ebb_heap_t;
 
