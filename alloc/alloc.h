@@ -45,6 +45,8 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
         *large = (ebb_large_t *)r;
         if (ebb_unlikely((uintptr_t)p != (*large)->base))
             ebb_fatal_ptr(func, "invalid pointer (inside a large block)", p);
+        if (ebb_unlikely((*large)->cached))
+            ebb_fatal_freed(func, p);
         return NULL;
     }
     ebb_chunk_t *c = (ebb_chunk_t *)r;

@@ -57,3 +57,10 @@ void ebb_warn(const char *msg1, const char *msg2)
         put(msg2);
     put("\n");
 }
+
+/* A block passed to free twice, or to another function after it was freed. */
+void ebb_fatal_freed(const char *func, const void *p)
+{
+    bool is_free = strstr(func, "free") != NULL;
+    ebb_fatal_ptr(func, is_free ? "double free of" : "block already freed:", p);
+}

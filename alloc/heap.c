@@ -138,44 +138,54 @@ static void purge_big_blocks(ebb_heap_t *heap, bool force)
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         if (!ebb_class_info[c].big)
             continue;
-        for (ebb_span_t *s = heap->queue[c].first; s; s = s->next)
+        for (ebb_span_t *s = heap->queue[c].first; s; s = s->next) {
+            ebb_span_collect(s); /* remote frees too */
             ebb_span_purge_free_blocks(s);
+        }
     }
 }
 
 /* ---- allocation slow path ---- */
 
-/* Find (or make) a span of class cls with a free block; it becomes current. */
+/* Find (or make) a span of class cls with a free block; it becomes current. Blocks
+ * already freed are preferred to carving new ones from a span's untouched pages, and
+ * those to taking a new span, so that resident memory is reused first. */
 static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
 {
     ebb_span_list_t *q = &heap->queue[cls];
-    ebb_span_t *s = q->first;
+    ebb_span_t *s = q->first, *extendable = NULL;
     while (s) {
         ebb_span_t *next = s->next;
         ebb_span_collect(s);
-        if (!s->free && s->capacity < s->reserved)
-            ebb_span_extend(s);
-        if (s->free) {
-            if (s != q->first) {
-                list_remove(q, s);
-                list_push_front(q, s);
-            }
-            heap->current[cls] = s;
-            return s;
+        if (s->free)
+            break;
+        if (s->capacity < s->reserved) {
+            if (!extendable)
+                extendable = s;
+        } else {
+            park_full(heap, s);
+            if (!s->in_full)
+                continue; /* a remote free raced in: s is back on the queue, collect it */
         }
-        park_full(heap, s);
-        if (!s->in_full)
-            continue; /* a remote free raced in: s is back on the queue, collect it */
         s = next;
     }
-    s = ebb_pool_take_span(ebb_class_info[cls].kind);
-    if (!s) {
-        set_current(heap, cls);
-        return NULL;
+    if (!s && extendable) {
+        s = extendable;
+        ebb_span_extend(s);
     }
-    ebb_span_init(s, cls, heap);
-    ebb_span_extend(s);
-    list_push_front(q, s);
+    if (!s) {
+        s = ebb_pool_take_span(ebb_class_info[cls].kind);
+        if (!s) {
+            set_current(heap, cls);
+            return NULL;
+        }
+        ebb_span_init(s, cls, heap);
+        ebb_span_extend(s);
+        list_push_front(q, s);
+    } else if (s != q->first) {
+        list_remove(q, s);
+        list_push_front(q, s);
+    }
     heap->current[cls] = s;
     return s;
 }
@@ -185,7 +195,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     void *p = ebb_span_pop(heap->current[cls]);
     if (p)
         return p;
-    ebb_pool_decay_tick();
+    ebb_purge_tick();
     purge_big_blocks(heap, false);
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
@@ -267,6 +277,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         s != heap->current[s->cls]) {
         list_remove(&heap->queue[s->cls], s);
         ebb_pool_return_span(s);
+        ebb_purge_tick();
     }
 }
 
@@ -351,7 +362,7 @@ void ebb_heaps_trim(void)
     ebb_lock(&ebb_orphan_lock);
     ebb_heap_collect_all(&orphan_heap);
     ebb_unlock(&ebb_orphan_lock);
-    ebb_pool_purge_all();
+    ebb_purge_all();
 }
 
 void ebb_heaps_count(size_t *all, size_t *owned)

@@ -42,6 +42,7 @@ static inline size_t ebb_align_up(size_t n, size_t align)
 /* error.c — fatal misuse reports and warnings, written without allocating. */
 EBB_COLD __attribute__((noreturn)) void ebb_fatal_ptr(const char *func, const char *what,
                                                       const void *p);
+EBB_COLD __attribute__((noreturn)) void ebb_fatal_freed(const char *func, const void *p);
 EBB_COLD void ebb_warn(const char *msg1, const char *msg2);
 
 /* options.c — EBB_* environment options, read once. */
@@ -89,8 +90,7 @@ void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
 extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
 void ebb_pool_return_span(ebb_span_t *s);       /* pool lock not held */
-void ebb_pool_purge_all(void);                  /* purge every dirty span now */
-void ebb_pool_decay_tick(void);                 /* purge what has decayed, if due */
+void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
 size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
 uint64_t ebb_now_ms(void);                      /* monotonic, coarse */
@@ -148,6 +148,11 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero);
 void ebb_large_free(ebb_large_t *l, void *p);
 void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size);
 ebb_large_t *ebb_large_first(void);
+void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or all) */
+
+/* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
+void ebb_purge_tick(void); /* from slow paths: run the decay if it is due */
+void ebb_purge_all(void);  /* purge everything free now */
 
 /* init.c — process-wide initialisation, done once, lazily, without malloc. */
 extern _Atomic int ebb_init_state; /* 0 none, 1 running, 2 done */

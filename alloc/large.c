@@ -1,14 +1,24 @@
 /* large.c — blocks above the largest size class: each maps its own pages at a chunk
  * boundary (so no two regions share a chunk number in the chunk map), and grows by
  * mremap, in place when the address space after it is free, otherwise by moving the
- * pages to a new aligned place; the bytes are never copied. */
+ * pages to a new aligned place; the bytes are never copied.
+ * A freed large block stays mapped in a small cache (newest first) for the decay delay,
+ * so that a program allocating and freeing big buffers in a loop does not pay a
+ * mapping and a page fault per page each time; a reuse resizes the cached mapping
+ * with mremap. */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
-static ebb_large_t *all_large;   /* doubly linked, under the pool lock */
+#define CACHE_MAX_BYTES ((size_t)64 << 20)
+#define CACHE_MAX_ENTRIES 16
+
+static ebb_large_t *all_large;   /* live blocks, doubly linked, under the pool lock */
 static ebb_large_t *spare_large; /* recycled descriptors */
+static ebb_large_t *cache_first, *cache_last; /* freed blocks kept mapped, newest first */
+static size_t cache_bytes, cache_count;
 
 ebb_large_t *ebb_large_first(void)
 {
@@ -44,14 +54,122 @@ static void unlink_large(ebb_large_t *l)
         l->next->prev = l->prev;
 }
 
+static void cache_push(ebb_large_t *l, uint64_t now)
+{
+    l->cached = true;
+    l->freed_at = now;
+    l->prev = NULL;
+    l->next = cache_first;
+    if (cache_first)
+        cache_first->prev = l;
+    else
+        cache_last = l;
+    cache_first = l;
+    cache_bytes += l->mapped;
+    cache_count++;
+}
+
+static void cache_remove(ebb_large_t *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        cache_first = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        cache_last = l->prev;
+    l->cached = false;
+    cache_bytes -= l->mapped;
+    cache_count--;
+}
+
+/* Pool lock held: unregister a block and recycle its descriptor; the caller unmaps. */
+static void retire(ebb_large_t *l)
+{
+    ebb_map_clear(l->base, l->mapped);
+    l->base = 0;
+    l->next = spare_large;
+    spare_large = l;
+}
+
+typedef struct unmap_list {
+    uintptr_t base[CACHE_MAX_ENTRIES + 1];
+    size_t size[CACHE_MAX_ENTRIES + 1];
+    unsigned n;
+} unmap_list_t;
+
+static void evict_oldest(unmap_list_t *u)
+{
+    ebb_large_t *l = cache_last;
+    cache_remove(l);
+    u->base[u->n] = l->base;
+    u->size[u->n++] = l->mapped;
+    retire(l);
+}
+
+static void unmap_all(const unmap_list_t *u)
+{
+    for (unsigned i = 0; i < u->n; i++)
+        ebb_os_unmap((void *)u->base[i], u->size[i]);
+}
+
+/* Unmap cached blocks unused for the decay delay (all of them if `all`). */
+void ebb_large_decay(bool all)
+{
+    unmap_list_t u = {.n = 0};
+    uint64_t now = ebb_now_ms();
+    ebb_lock(&ebb_pool_lock);
+    while (cache_last && u.n < CACHE_MAX_ENTRIES &&
+           (all || now - cache_last->freed_at >= (uint64_t)ebb_opt.decay_ms))
+        evict_oldest(&u);
+    ebb_unlock(&ebb_pool_lock);
+    unmap_all(&u);
+}
+
+/* A cached block to serve `want` bytes: the smallest at least that big, else the
+ * biggest (grown by mremap). Pool lock held. */
+static ebb_large_t *cache_take(size_t want)
+{
+    ebb_large_t *best = NULL, *biggest = NULL;
+    for (ebb_large_t *l = cache_first; l; l = l->next) {
+        if (l->mapped >= want && (!best || l->mapped < best->mapped))
+            best = l;
+        if (!biggest || l->mapped > biggest->mapped)
+            biggest = l;
+    }
+    if (!best)
+        best = biggest;
+    if (best) {
+        cache_remove(best);
+        link_large(best);
+    }
+    return best;
+}
+
 void *ebb_large_alloc(size_t size, size_t align, bool zero)
 {
-    (void)zero; /* fresh mappings are zero-filled by the kernel */
     if (size > PTRDIFF_MAX - EBB_CHUNK_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
     size_t mapped = ebb_align_up(size, ebb_page_size);
+    if (align <= EBB_CHUNK_SIZE && cache_count) {
+        ebb_lock(&ebb_pool_lock);
+        ebb_large_t *l = cache_take(mapped);
+        ebb_unlock(&ebb_pool_lock);
+        if (l) {
+            size_t had = l->mapped;
+            void *p = ebb_large_realloc(l, (void *)l->base, size);
+            if (p) {
+                /* fresh pages past the old mapping are zero already */
+                if (zero)
+                    memset(p, 0, had < mapped ? had : mapped);
+                return p;
+            }
+            ebb_large_free(l, (void *)l->base);
+        }
+    }
     if (align < EBB_CHUNK_SIZE)
         align = EBB_CHUNK_SIZE;
     void *p = ebb_os_map_aligned(mapped, align);
@@ -82,15 +200,25 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
 /* p has been checked to be l's block (ebb_block_lookup). */
 void ebb_large_free(ebb_large_t *l, void *p)
 {
+    unmap_list_t u = {.n = 0};
+    uint64_t now = ebb_now_ms();
     ebb_lock(&ebb_pool_lock);
-    size_t mapped = l->mapped;
-    ebb_map_clear(l->base, mapped);
+    if (ebb_unlikely(l->cached)) { /* two threads freeing it at once */
+        ebb_unlock(&ebb_pool_lock);
+        ebb_fatal_freed("free", p);
+    }
     unlink_large(l);
-    l->base = 0;
-    l->next = spare_large;
-    spare_large = l;
+    if (ebb_opt.decay_ms != 0 && l->mapped <= CACHE_MAX_BYTES / 4) {
+        while (cache_count >= CACHE_MAX_ENTRIES || cache_bytes + l->mapped > CACHE_MAX_BYTES)
+            evict_oldest(&u);
+        cache_push(l, now);
+    } else {
+        u.base[u.n] = l->base;
+        u.size[u.n++] = l->mapped;
+        retire(l);
+    }
     ebb_unlock(&ebb_pool_lock);
-    ebb_os_unmap(p, mapped);
+    unmap_all(&u);
 }
 
 /* size > EBB_MAX_CLASS_SIZE. Returns NULL (block untouched, errno ENOMEM) on failure. */

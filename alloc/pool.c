@@ -26,7 +26,6 @@ static ebb_chunk_t *empty_chunks;            /* singly linked through next */
 static unsigned empty_count;
 static ebb_chunk_t *all_chunks;              /* every mapped small chunk */
 static ebb_chunk_t *spare_descs;             /* descriptors of unmapped chunks */
-static _Atomic uint64_t next_decay;          /* ms; when the decay should look again */
 
 ebb_chunk_t *ebb_pool_chunks(void)
 {
@@ -277,32 +276,16 @@ static void decay(bool all)
     }
 }
 
-/* Run the decay if it is due. Cheap when it is not: one clock read. */
-void ebb_pool_decay_tick(void)
+/* Purge dirty spans unused for the decay delay (all of them if `all`). */
+void ebb_pool_decay(bool all)
 {
-    if (ebb_opt.decay_ms <= 0)
-        return;
-    uint64_t now = ebb_now_ms();
-    uint64_t due = atomic_load_explicit(&next_decay, memory_order_relaxed);
-    if (now < due)
-        return;
-    uint64_t step = (uint64_t)ebb_opt.decay_ms / 4 + 1;
-    if (!atomic_compare_exchange_strong_explicit(&next_decay, &due, now + step,
-                                                 memory_order_relaxed, memory_order_relaxed))
-        return; /* another thread runs it */
-    decay(false);
-}
-
-void ebb_pool_purge_all(void)
-{
-    decay(true);
+    decay(all);
 }
 
 /* ---- the interface ---- */
 
 ebb_span_t *ebb_pool_take_span(unsigned kind)
 {
-    ebb_pool_decay_tick();
     for (;;) {
         ebb_lock(&ebb_pool_lock);
         ebb_span_t *s = dirty[kind].first;
@@ -343,5 +326,4 @@ void ebb_pool_return_span(ebb_span_t *s)
     ebb_unlock(&ebb_pool_lock);
     if (unmap)
         unmap_chunk(unmap);
-    ebb_pool_decay_tick();
 }

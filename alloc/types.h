@@ -139,9 +139,11 @@ typedef struct ebb_chunk {
  * `mapped` (whole pages). */
 typedef struct ebb_large {
     ebb_region_t region;
+    bool cached;    /* freed, kept mapped for reuse until the decay delay passes */
     uintptr_t base;
     size_t mapped;
-    struct ebb_large *next, *prev; /* every large block, for stats */
+    uint64_t freed_at;             /* ms, while cached */
+    struct ebb_large *next, *prev; /* live blocks (for stats), or the cache */
 } ebb_large_t;
 
 typedef struct ebb_span_list {
