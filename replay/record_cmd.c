@@ -36,7 +36,7 @@ int cmd_convert(int argc, char **argv)
         return 2;
     }
     convert_stats_t st;
-    int rc = convert_raw(argv[1], argv[3], 19, &st);
+    int rc = convert_raw(argv[1], argv[3], EBB_TRACE_LEVEL, &st);
     if (rc == 0)
         report(argv[3], &st);
     return rc;
@@ -147,7 +147,7 @@ int cmd_record(int argc, char **argv)
             snprintf(trace, sizeof trace, "%s.%s", out, base);
         }
         convert_stats_t st;
-        int c = convert_raw(raw, trace, 19, &st);
+        int c = convert_raw(raw, trace, EBB_TRACE_LEVEL, &st);
         if (c == 0 && (st.events > 0 || written == 0)) {
             report(trace, &st);
             written++;

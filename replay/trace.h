@@ -18,6 +18,7 @@
 #define TRACE_MAX_THREADS 65536
 #define TRACE_MAX_CMDLINE 65536
 #define TRACE_MAX_LABEL 4096
+#define EBB_TRACE_LEVEL 12 /* zstd level of recorded traces: small files, fast enough */
 
 /* Operations. The allocation calls come first; their order is part of the format. */
 typedef enum trace_op {

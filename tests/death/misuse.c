@@ -24,6 +24,17 @@ int main(int argc, char **argv)
         free(p);
         show(p);
         free(p);
+    } else if (strcmp(c, "double_free_large") == 0) {
+        char *p = malloc(8 << 20);
+        show(p);
+        free(p);
+        free(p);
+    } else if (strcmp(c, "realloc_freed_large") == 0) {
+        char *p = malloc(8 << 20);
+        show(p);
+        free(p);
+        void *r = realloc(p, 100);
+        free(r);
     } else if (strcmp(c, "invalid_pointer") == 0) {
         show(local);
         free(local);
