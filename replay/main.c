@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  record [-o FILE] -- PROG ARGS...   record PROG's allocation calls into a trace\n"
             "  replay TRACE [--alloc NAME|PATH.so] [--json FILE] [--csv FILE]\n"
             "                                     replay a trace against an allocator\n"
+            "  compare [TRACES...] [--alloc LIST] [--runs N] [-o DIR] [--check BUDGET]\n"
+            "                                     compare allocators on traces; write a report\n"
             "  info TRACE                         what a trace holds\n"
             "  convert RAW -o TRACE               turn a raw recording into a trace\n");
 }
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_record(argc - 1, argv + 1);
     if (strcmp(c, "replay") == 0)
         return cmd_replay(argc - 1, argv + 1);
+    if (strcmp(c, "compare") == 0)
+        return cmd_compare(argc - 1, argv + 1);
     if (strcmp(c, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(c, "convert") == 0)
