@@ -45,7 +45,7 @@ void *ebb_realloc_impl(void *p, size_t size, const char *func)
     if (!s) {
         if (size > EBB_MAX_CLASS_SIZE)
             return ebb_large_realloc(large, p, size);
-        old = large->mapped;
+        old = large->usable;
     } else {
         old = s->block_size;
         /* Stay in place unless the block would be more than half empty. */

@@ -95,7 +95,7 @@ static inline size_t ebb_usable_impl(const void *p, const char *func)
         return 0;
     ebb_large_t *large;
     ebb_span_t *s = ebb_block_lookup(p, func, &large);
-    return s ? s->block_size : large->mapped;
+    return s ? s->block_size : large->usable;
 }
 
 /* alloc.c — the entry points beyond the fast paths; `func` names the caller's function

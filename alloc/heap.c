@@ -20,6 +20,9 @@ static __thread uint8_t tls_state __attribute__((tls_model("initial-exec")));
 /* Serves threads that allocate after their heap was abandoned at exit (TLS destructors
  * that run after ours). Every thread frees into it as a remote thread. */
 ebb_lock_t ebb_orphan_lock = EBB_LOCK_INIT;
+/* Held while abandoned heaps are off their list being collected: one collector at a
+ * time, so that none misses frees made while another holds the heaps. */
+ebb_lock_t ebb_collect_lock = EBB_LOCK_INIT;
 static ebb_heap_t orphan_heap = {.current = EMPTY_CURRENT, .owned = true};
 
 /* Under the pool lock. */
@@ -37,6 +40,8 @@ ebb_heap_t *ebb_heaps_first(void)
 {
     return all_heaps;
 }
+
+static void collect_abandoned(bool wait);
 
 /* ---- span lists ---- */
 
@@ -195,7 +200,8 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     void *p = ebb_span_pop(heap->current[cls]);
     if (p)
         return p;
-    ebb_purge_tick();
+    if (ebb_purge_tick())
+        collect_abandoned(false);
     purge_big_blocks(heap, false);
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
@@ -229,6 +235,9 @@ static ebb_heap_t *acquire_heap(void)
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
         return NULL;
+    ebb_heap_collect_all(heap, false); /* frees made into it since its thread exited */
+    if (ebb_purge_tick())
+        collect_abandoned(false);
     ebb_tls_heap = heap;
     tls_state = THREAD_ACTIVE;
     /* Registers the exit destructor. May allocate (for high key numbers): the heap is
@@ -276,15 +285,17 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
     if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0 &&
         s != heap->current[s->cls]) {
         list_remove(&heap->queue[s->cls], s);
-        ebb_pool_return_span(s);
-        ebb_purge_tick();
+        ebb_pool_return_span(s, false);
+        if (ebb_purge_tick())
+            collect_abandoned(false);
     }
 }
 
 /* ---- collection, exit, fork ---- */
 
-/* Owner: gather every pending free and give every empty span back to the pool. */
-void ebb_heap_collect_all(ebb_heap_t *heap)
+/* Owner: gather every pending free and give every empty span back to the pool
+ * (purged at once if purge_now, else left to the decay). */
+void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
 {
     process_remote_spans(heap);
     for (ebb_span_t *s = heap->full.first, *next; s; s = next) {
@@ -303,7 +314,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap)
             ebb_span_collect(s);
             if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0) {
                 list_remove(&heap->queue[c], s);
-                ebb_pool_return_span(s);
+                ebb_pool_return_span(s, purge_now);
             }
         }
         set_current(heap, c);
@@ -318,39 +329,45 @@ static void abandon(ebb_heap_t *heap)
     abandoned_heaps = heap;
 }
 
-/* pthread key destructor: the exiting thread's memory goes back to the pool and its
- * heap, with whatever blocks are still live in it, waits for the next thread. */
+/* pthread key destructor: the exiting thread's memory goes back to the pool, purged
+ * (the thread will not reuse it), and its heap, with whatever blocks are still live in
+ * it, waits for the next thread. */
 static void heap_thread_exit(void *arg)
 {
     ebb_heap_t *heap = arg;
     if (heap != ebb_tls_heap)
         return;
-    ebb_heap_collect_all(heap);
+    ebb_heap_collect_all(heap, true);
     ebb_tls_heap = &ebb_empty_heap;
     tls_state = THREAD_EXITED;
     ebb_lock(&ebb_pool_lock);
     abandon(heap);
     ebb_unlock(&ebb_pool_lock);
-    /* What the exiting thread cached is not coming back to it: purge it now, with
-     * whatever other threads have freed meanwhile into heaps whose threads are gone. */
-    ebb_heaps_trim();
+    /* A thread's end is a natural moment to give back what the program freed: much of
+     * it is this thread's, other threads' frees may wait in heaps of threads that are
+     * gone, and a program whose threads are done may make no further call that would
+     * run the decay. */
+    collect_abandoned(true);
+    ebb_purge_all();
 }
 
-/* Collect the calling thread's heap, every abandoned heap and the orphan heap, then
- * purge every free span.
- * Abandoned heaps are taken off their list while being collected, so no thread can
- * adopt one meanwhile. */
-void ebb_heaps_trim(void)
+/* Collect the heaps of exited threads: other threads' frees into them are pending
+ * there until someone does. Spans they release are purged at once. The heaps are off
+ * their list meanwhile, so no thread adopts one; with `wait` false, give up if another
+ * thread is collecting. */
+static void collect_abandoned(bool wait)
 {
-    if (ebb_tls_heap != &ebb_empty_heap)
-        ebb_heap_collect_all(ebb_tls_heap);
+    if (wait)
+        ebb_lock(&ebb_collect_lock);
+    else if (!ebb_trylock(&ebb_collect_lock))
+        return;
     ebb_lock(&ebb_pool_lock);
     ebb_heap_t *list = abandoned_heaps;
     abandoned_heaps = NULL;
     ebb_unlock(&ebb_pool_lock);
     ebb_heap_t *last = NULL;
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
-        ebb_heap_collect_all(h);
+        ebb_heap_collect_all(h, true);
         last = h;
     }
     if (list) {
@@ -359,8 +376,18 @@ void ebb_heaps_trim(void)
         abandoned_heaps = list;
         ebb_unlock(&ebb_pool_lock);
     }
+    ebb_unlock(&ebb_collect_lock);
+}
+
+/* malloc_trim: collect the calling thread's heap, every abandoned heap and the orphan
+ * heap, then purge everything free. */
+void ebb_heaps_trim(void)
+{
+    if (ebb_tls_heap != &ebb_empty_heap)
+        ebb_heap_collect_all(ebb_tls_heap, true);
+    collect_abandoned(true);
     ebb_lock(&ebb_orphan_lock);
-    ebb_heap_collect_all(&orphan_heap);
+    ebb_heap_collect_all(&orphan_heap, true);
     ebb_unlock(&ebb_orphan_lock);
     ebb_purge_all();
 }

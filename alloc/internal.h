@@ -89,7 +89,7 @@ void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
 /* pool.c — chunks and the spans not owned by any heap. */
 extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
-void ebb_pool_return_span(ebb_span_t *s);       /* pool lock not held */
+void ebb_pool_return_span(ebb_span_t *s, bool purge_now); /* pool lock not held */
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
 size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
@@ -135,13 +135,14 @@ extern __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec"
 extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
-void ebb_heap_collect_all(ebb_heap_t *heap);
+void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now);
 void ebb_heaps_after_fork_child(void);
 ebb_heap_t *ebb_heaps_first(void);
 void ebb_heaps_trim(void);            /* collect every heap, release empty spans */
 void ebb_heap_key_init(void);
 void ebb_heaps_count(size_t *all, size_t *owned);
 extern ebb_lock_t ebb_orphan_lock;
+extern ebb_lock_t ebb_collect_lock;
 
 /* large.c — blocks above the largest class. */
 void *ebb_large_alloc(size_t size, size_t align, bool zero);
@@ -151,7 +152,7 @@ ebb_large_t *ebb_large_first(void);
 void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or all) */
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
-void ebb_purge_tick(void); /* from slow paths: run the decay if it is due */
+bool ebb_purge_tick(void); /* from slow paths: run the decay if it is due (true if it ran) */
 void ebb_purge_all(void);  /* purge everything free now */
 
 /* init.c — process-wide initialisation, done once, lazily, without malloc. */

@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-#define CACHE_MAX_BYTES ((size_t)64 << 20)
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
 #define CACHE_MAX_ENTRIES 16
 
 static ebb_large_t *all_large;   /* live blocks, doubly linked, under the pool lock */
@@ -115,10 +115,13 @@ static void unmap_all(const unmap_list_t *u)
 }
 
 /* Unmap cached blocks unused for the decay delay (all of them if `all`). */
+static void decay_tails(bool all, uint64_t now);
+
 void ebb_large_decay(bool all)
 {
     unmap_list_t u = {.n = 0};
     uint64_t now = ebb_now_ms();
+    decay_tails(all, now);
     ebb_lock(&ebb_pool_lock);
     while (cache_last && u.n < CACHE_MAX_ENTRIES &&
            (all || now - cache_last->freed_at >= (uint64_t)ebb_opt.decay_ms))
@@ -157,7 +160,19 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
     if (align <= EBB_CHUNK_SIZE && cache_count) {
         ebb_lock(&ebb_pool_lock);
         ebb_large_t *l = cache_take(mapped);
+        bool fits = l && l->mapped >= mapped;
+        if (fits) {
+            /* Keep the rest of the mapping as a tail: a realloc that grows the block
+             * (the repeated-append pattern) then needs no system call. */
+            l->usable = mapped;
+            l->tail_since = l->mapped > mapped ? ebb_now_ms() : 0;
+        }
         ebb_unlock(&ebb_pool_lock);
+        if (fits) {
+            if (zero)
+                memset((void *)l->base, 0, mapped);
+            return (void *)l->base;
+        }
         if (l) {
             size_t had = l->mapped;
             void *p = ebb_large_realloc(l, (void *)l->base, size);
@@ -191,7 +206,8 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
     }
     l->region.kind = EBB_KIND_LARGE;
     l->base = (uintptr_t)p;
-    l->mapped = mapped;
+    l->mapped = l->usable = mapped;
+    l->tail_since = 0;
     link_large(l);
     ebb_unlock(&ebb_pool_lock);
     return p;
@@ -221,6 +237,28 @@ void ebb_large_free(ebb_large_t *l, void *p)
     unmap_all(&u);
 }
 
+/* Pool lock held: unmap the tail of l past its usable size now. */
+static void cut_tail(ebb_large_t *l)
+{
+    uintptr_t keep_end = ebb_align_up(l->base + l->usable, EBB_CHUNK_SIZE);
+    uintptr_t old_end = l->base + l->mapped;
+    if (old_end > keep_end)
+        ebb_map_clear(keep_end, old_end - keep_end);
+    ebb_os_shrink((void *)l->base, l->mapped, l->usable);
+    l->mapped = l->usable;
+    l->tail_since = 0;
+}
+
+/* Unmap the tails of live blocks that have waited the decay delay (all if `all`). */
+static void decay_tails(bool all, uint64_t now)
+{
+    ebb_lock(&ebb_pool_lock);
+    for (ebb_large_t *l = all_large; l; l = l->next)
+        if (l->tail_since && (all || now - l->tail_since >= (uint64_t)ebb_opt.decay_ms))
+            cut_tail(l);
+    ebb_unlock(&ebb_pool_lock);
+}
+
 /* size > EBB_MAX_CLASS_SIZE. Returns NULL (block untouched, errno ENOMEM) on failure. */
 void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
 {
@@ -228,27 +266,30 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    size_t old = l->mapped;
     size_t want = ebb_align_up(size, ebb_page_size);
-    if (want == old)
-        return p;
-    if (want < old) {
-        /* Shrink in place; chunks past the new end are no longer ours. */
-        uintptr_t keep_end = ebb_align_up(l->base + want, EBB_CHUNK_SIZE);
-        uintptr_t old_end = l->base + old;
-        ebb_lock(&ebb_pool_lock);
-        l->mapped = want;
-        if (old_end > keep_end)
-            ebb_map_clear(keep_end, old_end - keep_end);
+    ebb_lock(&ebb_pool_lock);
+    if (want <= l->mapped) {
+        /* Within the mapping: grow into the tail, or shrink leaving one; a shrink to
+         * less than half gives the rest back at once. */
+        l->usable = want;
+        if (want == l->mapped)
+            l->tail_since = 0;
+        else if (want < l->mapped / 2 || ebb_opt.decay_ms == 0)
+            cut_tail(l);
+        else if (!l->tail_since)
+            l->tail_since = ebb_now_ms();
         ebb_unlock(&ebb_pool_lock);
-        ebb_os_shrink(p, old, want);
         return p;
     }
+    size_t old = l->mapped;
+    ebb_unlock(&ebb_pool_lock);
     if (ebb_os_grow_in_place(p, old, want)) {
         ebb_lock(&ebb_pool_lock);
         bool ok = ebb_map_set(l->base, want, &l->region);
-        if (ok)
-            l->mapped = want;
+        if (ok) {
+            l->mapped = l->usable = want;
+            l->tail_since = 0;
+        }
         ebb_unlock(&ebb_pool_lock);
         if (ok)
             return p;
@@ -267,7 +308,8 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
      * entries. */
     ebb_map_clear_if(l->base, old, &l->region);
     l->base = (uintptr_t)q;
-    l->mapped = want;
+    l->mapped = l->usable = want;
+    l->tail_since = 0;
     ebb_unlock(&ebb_pool_lock);
     if (!ok)
         ebb_fatal_ptr("realloc", "out of memory for the chunk map while moving", q);

@@ -48,6 +48,13 @@ static inline void ebb_lock(ebb_lock_t *l)
     }
 }
 
+static inline bool ebb_trylock(ebb_lock_t *l)
+{
+    uintptr_t expected = 0;
+    return atomic_compare_exchange_strong_explicit(&l->holder, &expected, ebb_self(),
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
 static inline void ebb_unlock(ebb_lock_t *l)
 {
     atomic_store_explicit(&l->holder, 0, memory_order_release);

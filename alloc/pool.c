@@ -312,9 +312,9 @@ ebb_span_t *ebb_pool_take_span(unsigned kind)
     }
 }
 
-void ebb_pool_return_span(ebb_span_t *s)
+void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
 {
-    if (s->dirty && ebb_opt.decay_ms == 0) {
+    if (s->dirty && (purge_now || ebb_opt.decay_ms == 0)) {
         ebb_os_purge((void *)s->start, span_touched(s));
         s->dirty = false;
     }

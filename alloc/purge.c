@@ -7,20 +7,21 @@
 
 static _Atomic uint64_t next_decay; /* ms; when the decay should look again */
 
-void ebb_purge_tick(void)
+bool ebb_purge_tick(void)
 {
     if (ebb_opt.decay_ms <= 0)
-        return;
+        return false;
     uint64_t now = ebb_now_ms();
     uint64_t due = atomic_load_explicit(&next_decay, memory_order_relaxed);
     if (now < due)
-        return;
+        return false;
     uint64_t step = (uint64_t)ebb_opt.decay_ms / 4 + 1;
     if (!atomic_compare_exchange_strong_explicit(&next_decay, &due, now + step,
                                                  memory_order_relaxed, memory_order_relaxed))
-        return; /* another thread runs it */
+        return false; /* another thread runs it */
     ebb_pool_decay(false);
     ebb_large_decay(false);
+    return true;
 }
 
 void ebb_purge_all(void)

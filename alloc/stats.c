@@ -34,9 +34,10 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
             cs->resident_bytes += resident;
         }
     }
-    size_t large_bytes = 0, large_count = 0;
+    size_t large_bytes = 0, large_live = 0, large_count = 0;
     for (ebb_large_t *l = ebb_large_first(); l; l = l->next) {
         large_bytes += l->mapped;
+        large_live += l->usable;
         large_count++;
     }
     ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
@@ -52,7 +53,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     }
     snap->small_mapped = chunk_bytes;
     snap->small_live = live;
-    snap->total.live_bytes = live + large_bytes;
+    snap->total.live_bytes = live + large_live;
     snap->total.mapped_bytes = chunk_bytes + large_bytes;
     snap->total.resident_bytes = resident + pool_dirty + large_bytes;
     snap->total.metadata_bytes = atomic_load_explicit(&ebb_meta_bytes, memory_order_relaxed);

@@ -135,14 +135,17 @@ typedef struct ebb_chunk {
 } ebb_chunk_t;
 
 /* A large block: [base, base + mapped) is mapped for it alone and every chunk number
- * it touches maps to this descriptor. The block starts at base; its usable size is
- * `mapped` (whole pages). */
+ * it touches maps to this descriptor. The block starts at base. Changes of usable,
+ * mapped and tail_since happen under the pool lock, so the decay can cut a tail
+ * without racing with the owner growing into it. */
 typedef struct ebb_large {
     ebb_region_t region;
     bool cached;    /* freed, kept mapped for reuse until the decay delay passes */
     uintptr_t base;
-    size_t mapped;
+    size_t usable;  /* what the program may use: whole pages, usable <= mapped */
+    size_t mapped;  /* mapped from base; a tail past usable waits for growth or decay */
     uint64_t freed_at;             /* ms, while cached */
+    uint64_t tail_since;           /* ms, while mapped > usable (else 0) */
     struct ebb_large *next, *prev; /* live blocks (for stats), or the cache */
 } ebb_large_t;
 

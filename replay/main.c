@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  compare [TRACES...] [--alloc LIST] [--runs N] [-o DIR] [--check BUDGET]\n"
             "                                     compare allocators on traces; write a report\n"
             "  info TRACE                         what a trace holds\n"
+            "  gen PATTERN [--seed N] -o FILE     write a synthetic trace (ebb gen lists them)\n"
             "  convert RAW -o TRACE               turn a raw recording into a trace\n");
 }
 
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
         return cmd_replay(argc - 1, argv + 1);
     if (strcmp(c, "compare") == 0)
         return cmd_compare(argc - 1, argv + 1);
+    if (strcmp(c, "gen") == 0)
+        return cmd_gen(argc - 1, argv + 1);
     if (strcmp(c, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(c, "convert") == 0)
