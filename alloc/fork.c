@@ -52,6 +52,7 @@ static void parent(void)
 static void child(void)
 {
     ebb_heaps_after_fork_child();
+    ebb_purge_after_fork_child();
     for (size_t i = NLOCKS; i-- > 0;)
         ebb_lock_reset(fork_locks[i]);
     /* glibc resets its stdio list lock in the child itself. */

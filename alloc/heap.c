@@ -379,6 +379,11 @@ static void collect_abandoned(bool wait)
     ebb_unlock(&ebb_collect_lock);
 }
 
+void ebb_heaps_collect_abandoned(void)
+{
+    collect_abandoned(false);
+}
+
 /* malloc_trim: collect the calling thread's heap, every abandoned heap and the orphan
  * heap, then purge everything free. */
 void ebb_heaps_trim(void)

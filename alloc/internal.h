@@ -50,6 +50,7 @@ typedef struct ebb_options {
     bool stats_at_exit; /* EBB_STATS */
     bool madv_free;     /* EBB_PURGE=free */
     long decay_ms;      /* EBB_DECAY_MS: delay before free pages are purged; 0 now, -1 never */
+    bool background;    /* EBB_BACKGROUND=1: a thread runs the decay on time */
 } ebb_options_t;
 extern ebb_options_t ebb_opt;
 void ebb_options_init(void);
@@ -140,6 +141,7 @@ void ebb_heaps_after_fork_child(void);
 ebb_heap_t *ebb_heaps_first(void);
 void ebb_heaps_trim(void);            /* collect every heap, release empty spans */
 void ebb_heap_key_init(void);
+void ebb_heaps_collect_abandoned(void); /* for the background thread */
 void ebb_heaps_count(size_t *all, size_t *owned);
 extern ebb_lock_t ebb_orphan_lock;
 extern ebb_lock_t ebb_collect_lock;
@@ -154,6 +156,7 @@ void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
 bool ebb_purge_tick(void); /* from slow paths: run the decay if it is due (true if it ran) */
 void ebb_purge_all(void);  /* purge everything free now */
+void ebb_purge_after_fork_child(void);
 
 /* init.c — process-wide initialisation, done once, lazily, without malloc. */
 extern _Atomic int ebb_init_state; /* 0 none, 1 running, 2 done */

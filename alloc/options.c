@@ -32,6 +32,7 @@ static const option_desc_t options[] = {
     {"EBB_STATS", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.stats_at_exit},
     {"EBB_PURGE", OPT_CHOICE, purge_choices, 0, 0, &ebb_opt.madv_free},
     {"EBB_DECAY_MS", OPT_INT, NULL, -1, 3600 * 1000, &ebb_opt.decay_ms},
+    {"EBB_BACKGROUND", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.background},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])

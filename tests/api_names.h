@@ -24,6 +24,7 @@
 #define T_USABLE ebb_usable_size
 #define T_FREE_SIZED ebb_free_sized
 #define T_FREE_ALIGNED_SIZED ebb_free_aligned_sized
+#define T_TRIM ebb_trim
 #define T_VARIANT "prefixed"
 static inline int t_owns(const void *p)
 {
@@ -59,6 +60,7 @@ static inline void t_free_aligned_sized(void *p, size_t align, size_t size)
 #define T_USABLE malloc_usable_size
 #define T_FREE_SIZED t_free_sized
 #define T_FREE_ALIGNED_SIZED t_free_aligned_sized
+#define T_TRIM malloc_trim
 #define T_VARIANT "preload"
 /* Under LD_PRELOAD the test finds ebb_owns in the process; without it the test fails,
  * so a run that silently used glibc cannot pass. */
