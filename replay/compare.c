@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,25 +159,19 @@ static void package_version(const char *alloc, char *out, size_t n)
     pclose(p);
 }
 
-/* One replay; false if it failed (reported). */
-static bool run_one(const char *dir, const cmp_trace_t *t, const char *alloc, int run,
-                    long settle_ms, double *v)
+/* One replay of the program in fd (trace t); false if it failed (reported). */
+static bool run_one(const char *dir, const cmp_trace_t *t, int fd, const char *alloc,
+                    const char *alloc_path, int run, long settle_ms, double *v)
 {
-    char json[PATH_MAX], csv[PATH_MAX], settle[32];
+    char json[PATH_MAX], csv[PATH_MAX];
     snprintf(json, sizeof json, "%s/runs/%s__%s__%d.json", dir, t->name, alloc, run + 1);
     snprintf(csv, sizeof csv, "%s/timelines/%s__%s__%d.csv", dir, t->name, alloc, run + 1);
-    snprintf(settle, sizeof settle, "%ld", settle_ms);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/proc/self/exe", "ebb", "replay", t->path, "--alloc", alloc, "--json", json,
-              "--csv", csv, "--settle-ms", settle, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    replay_options_t opt = {.trace = t->path, .alloc_name = alloc,
+                            .alloc_path = alloc_path[0] ? alloc_path : NULL, .json = json,
+                            .csv = csv, .settle_ms = settle_ms};
+    int st = replay_run_child(fd, &opt);
     char *text = read_file(json);
-    bool ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && text;
+    bool ok = st == 0 && text;
     for (int m = 0; ok && m < M_PEAK_FRAG; m++)
         ok = json_number(text, cmp_metrics[m].key, &v[m]);
     free(text);
@@ -296,17 +289,24 @@ int cmd_compare(int argc, char **argv)
     bool tty = isatty(2);
     int total = r->runs * r->ntraces * r->nallocs, done = 0, failures = 0;
     double start = now_s();
-    for (int run = 0; run < r->runs; run++)
-        for (int t = 0; t < r->ntraces; t++)
+    /* Trace by trace (its program decoded once), run by run, allocator by allocator. */
+    for (int t = 0; t < r->ntraces; t++) {
+        int prc = 0;
+        int fd = replay_build_program(r->traces[t].path, &prc);
+        for (int run = 0; run < r->runs; run++)
             for (int a = 0; a < r->nallocs; a++) {
                 progress(tty, done, total, start, r->traces[t].name, r->allocs[a], run, r->runs);
                 cmp_cell_t *c = &r->cells[t][a];
-                if (run_one(dir, &r->traces[t], r->allocs[a], run, r->settle_ms, c->v[c->nruns]))
+                if (fd >= 0 && run_one(dir, &r->traces[t], fd, r->allocs[a], r->alloc_paths[a],
+                                       run, r->settle_ms, c->v[c->nruns]))
                     c->nruns++;
                 else
                     failures++;
                 done++;
             }
+        if (fd >= 0)
+            close(fd);
+    }
     if (tty)
         fprintf(stderr, "\r\033[K");
     r->seconds = now_s() - start;

@@ -91,7 +91,7 @@ static bool gb_add(growbuf_t *b, const void *src, size_t n)
 
 /* Decodes the whole trace; returns a memfd holding the program, or -1 (message printed,
  * *rc set). */
-static int build_program(const char *path, int *rc)
+int replay_build_program(const char *path, int *rc)
 {
     trace_error_t err;
     trace_reader_t *r = trace_reader_open(path, &err);
@@ -673,9 +673,19 @@ int cmd_replay(int argc, char **argv)
         return child_main(atoi(child_fd), &opt);
 
     int rc = 0;
-    int fd = build_program(opt.trace, &rc);
+    int fd = replay_build_program(opt.trace, &rc);
     if (fd < 0)
         return rc;
+    rc = replay_run_child(fd, &opt);
+    close(fd);
+    return rc;
+}
+
+/* Runs the program in fd under opt->alloc_path in a child process (the fd stays open
+ * for other runs). Returns the child's exit status (1 if it died). */
+int replay_run_child(int fd, const replay_options_t *optp)
+{
+    replay_options_t opt = *optp;
     if (!opt.sample_every) {
         const program_t *pg = mmap(NULL, sizeof(program_t), PROT_READ, MAP_SHARED, fd, 0);
         uint64_t ev = pg != MAP_FAILED ? pg->nevents : 0;
@@ -723,7 +733,6 @@ int cmd_replay(int argc, char **argv)
         fprintf(stderr, "ebb: cannot re-execute: %s\n", strerror(errno));
         _exit(1);
     }
-    close(fd);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

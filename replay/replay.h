@@ -20,4 +20,10 @@ typedef struct replay_options {
  * False if it is not installed. */
 bool replay_resolve_allocator(const char *name, char *path, size_t n);
 
+/* Decodes and validates a trace into a replay program in a memfd; -1 on failure
+ * (message printed, *rc set to the exit status). */
+int replay_build_program(const char *path, int *rc);
+/* Replays the program under opt->alloc_path in a child; returns its exit status. */
+int replay_run_child(int fd, const replay_options_t *opt);
+
 #endif

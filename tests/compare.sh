@@ -1,0 +1,75 @@
+#!/bin/bash
+# compare.sh BUILD_DIR — ebb compare end to end on two small shipped traces with two
+# allocators: every report file is written, summary.md agrees with results.json,
+# index.html references only files that exist, and the budget check passes, fails and
+# rejects bad input as it should.
+set -u
+build=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+ebb=$build/ebb
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$ebb" compare "$here/../traces/git-log.trace" "$here/../traces/server.trace" \
+    --alloc glibc,ebb,no-such-allocator --runs 2 --settle-ms 100 -o "$out/r" 2>"$out/err" ||
+    fail "compare failed: $(tail -3 "$out/err")"
+grep -q "no-such-allocator is not installed; skipped" "$out/err" ||
+    fail "a missing allocator was not reported"
+for f in summary.md results.json index.html; do
+    [ -s "$out/r/$f" ] || fail "$f missing"
+done
+[ "$(ls "$out"/r/timelines/*.csv | wc -l)" = 8 ] || fail "expected 8 timeline CSVs"
+[ "$(ls "$out"/r/runs/*.json | wc -l)" = 8 ] || fail "expected 8 run results"
+if command -v gnuplot >/dev/null; then
+    for f in git-log server summary; do
+        [ -s "$out/r/plots/$f.svg" ] && [ -s "$out/r/plots/$f.png" ] || fail "plot $f missing"
+    done
+fi
+python3 - "$out/r" <<'PY' || exit 1
+import json, os, re, sys
+d = sys.argv[1]
+res = json.load(open(os.path.join(d, "results.json")))
+md = open(os.path.join(d, "summary.md")).read()
+problems = []
+for t in res["traces"]:
+    section = md.split("## " + t["name"] + "\n", 1)[1].split("\n## ", 1)[0]
+    for alloc, r in t["results"].items():
+        if r["runs"] != 2:
+            problems.append(f"{t['name']}/{alloc}: {r['runs']} runs")
+        row = next(l for l in section.splitlines() if l.startswith(f"| {alloc} |"))
+        cells = [c.strip().strip("*") for c in row.strip("|").split("|")]
+        peak = "%.1f" % (r["median"]["peak_rss"] / 1048576)
+        settled = "%.1f" % (r["median"]["settled_rss"] / 1048576)
+        if not cells[3].startswith(peak) or not cells[4].startswith(settled):
+            problems.append(f"{t['name']}/{alloc}: summary {cells[3]}, {cells[4]} vs json {peak}, {settled}")
+html = open(os.path.join(d, "index.html")).read()
+refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+for ref in refs:
+    if not os.path.exists(os.path.join(d, ref)):
+        problems.append(f"index.html references missing {ref}")
+if not refs:
+    problems.append("index.html references nothing")
+for p in problems:
+    print("FAIL:", p)
+sys.exit(1 if problems else 0)
+PY
+
+# The budget check: holds, falls short, bad input.
+printf 'limit peak_rss ebb 1000 glibc\nlimit settled_rss ebb 1000 best-other # comment\n' >"$out/ok.txt"
+"$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
+    -o "$out/b" --check "$out/ok.txt" >"$out/ok.out" 2>/dev/null
+[ $? = 0 ] || fail "a budget that holds did not pass: $(cat "$out/ok.out")"
+printf 'limit run_time_s ebb 0.000001 glibc\n' >"$out/bad.txt"
+"$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
+    -o "$out/b" --check "$out/bad.txt" >"$out/bad.out" 2>/dev/null
+[ $? = 1 ] && grep -q "FAILED" "$out/bad.out" || fail "a violated budget did not fail with 1"
+printf 'limit nonsense ebb 1 glibc\n' >"$out/garbage.txt"
+"$ebb" compare "$here/../traces/git-log.trace" --alloc glibc --runs 1 --settle-ms 0 \
+    -o "$out/b" --check "$out/garbage.txt" >/dev/null 2>"$out/g.err"
+[ $? = 2 ] && grep -q "line 1: unknown metric" "$out/g.err" || fail "a bad budget did not exit 2"
+printf 'baseline %s\nlimit peak_rss ebb 1000 baseline\n' "$out/r/results.json" >"$out/base.txt"
+"$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
+    -o "$out/b" --check "$out/base.txt" >"$out/base.out" 2>/dev/null
+[ $? = 0 ] || fail "a baseline budget did not pass: $(cat "$out/base.out")"
+echo "ok: report files consistent; budget passes, fails and rejects as it should"
