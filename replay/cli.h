@@ -10,6 +10,7 @@ int cmd_info(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "ebb: PATH: offset N: reason" and returns the exit code for bad input (2). */
 int cli_trace_error(const char *path, const trace_error_t *err);

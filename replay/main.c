@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "                                     compare allocators on traces; write a report\n"
             "  info TRACE                         what a trace holds\n"
             "  gen PATTERN [--seed N] -o FILE     write a synthetic trace (ebb gen lists them)\n"
+            "  bench [--alloc LIST] [--runs N] [-o DIR] -- CMD ARGS...\n"
+            "                                     time a command under every allocator\n"
             "  convert RAW -o TRACE               turn a raw recording into a trace\n");
 }
 
@@ -57,6 +59,8 @@ int main(int argc, char **argv)
         return cmd_replay(argc - 1, argv + 1);
     if (strcmp(c, "compare") == 0)
         return cmd_compare(argc - 1, argv + 1);
+    if (strcmp(c, "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     if (strcmp(c, "gen") == 0)
         return cmd_gen(argc - 1, argv + 1);
     if (strcmp(c, "info") == 0)

@@ -72,4 +72,15 @@ printf 'baseline %s\nlimit peak_rss ebb 1000 baseline\n' "$out/r/results.json" >
 "$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
     -o "$out/b" --check "$out/base.txt" >"$out/base.out" 2>/dev/null
 [ $? = 0 ] || fail "a baseline budget did not pass: $(cat "$out/base.out")"
+# ebb bench: a real command under two allocators, timed by hyperfine.
+if command -v hyperfine >/dev/null; then
+    printf '%s\n' 9 3 7 1 5 2 8 >"$out/nums"
+    "$ebb" bench --alloc glibc,ebb --runs 2 -o "$out/bench" -- sort -n "$out/nums" \
+        >"$out/bench.out" 2>/dev/null || fail "ebb bench failed"
+    for f in summary.md results.json hyperfine.json hyperfine.md index.html; do
+        [ -s "$out/bench/$f" ] || fail "ebb bench wrote no $f"
+    done
+    [ "$(grep -c '^| \(glibc\|ebb\) |' "$out/bench/summary.md")" = 2 ] || fail "bench rows"
+    grep -q '"peak_rss": [1-9]' "$out/bench/results.json" || fail "bench measured no peak RSS"
+fi
 echo "ok: report files consistent; budget passes, fails and rejects as it should"
