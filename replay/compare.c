@@ -19,24 +19,6 @@
 #include "replay.h"
 #include "trace.h"
 
-const metric_desc_t cmp_metrics[M_COUNT] = {
-    {"run_time_s", "time (s)", false},      {"alloc_time_s", "alloc time (s)", false},
-    {"peak_rss", "peak RSS (MiB)", true},     {"settled_rss", "settled RSS (MiB)", true},
-    {"peak_live", "peak live (MiB)", true},   {"live_end", "live at end (MiB)", true},
-    {"minor_faults", "page faults", false},   {"peak_frag", "peak RSS / live", false},
-    {"slack", "settled slack (MiB)", true},
-};
-
-int cmp_metric_index(const char *key)
-{
-    for (int m = 0; m < M_COUNT; m++)
-        if (strcmp(cmp_metrics[m].key, key) == 0)
-            return m;
-    return -1;
-}
-
-static const char *const default_allocs[] = {"glibc", "jemalloc", "mimalloc", "tcmalloc", "ebb"};
-
 /* A number from a flat JSON object written by ebb replay. */
 static bool json_number(const char *text, const char *key, double *out)
 {
@@ -254,7 +236,6 @@ int cmd_compare(int argc, char **argv)
     /* Allocators: the list given, or every known one; missing ones are said and skipped. */
     char list[1024];
     snprintf(list, sizeof list, "%s", alloc_list ? alloc_list : "glibc,jemalloc,mimalloc,tcmalloc,ebb");
-    (void)default_allocs;
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char path[PATH_MAX];
         if (!replay_resolve_allocator(tok, path, sizeof path)) {
