@@ -133,19 +133,34 @@ static void process_remote_spans(ebb_heap_t *heap)
     }
 }
 
-/* Owner: purge the insides of freed big blocks once they have waited the decay delay
- * (at once when forced). */
-static void purge_big_blocks(ebb_heap_t *heap, bool force)
+/* Owner: purge the insides of freed big blocks once they have waited the decay delay,
+ * and the pages of small spans that are at least half free and whose blocks are all
+ * free, once a decay delay since the last look (everything at once when forced). */
+static void purge_free_pages(ebb_heap_t *heap, bool force)
 {
-    if (!heap->purge_due || (!force && ebb_now_ms() < heap->purge_due))
+    if (ebb_opt.decay_ms < 0 && !force)
         return;
-    heap->purge_due = 0;
+    uint64_t now = ebb_now_ms();
+    bool big_due = heap->purge_due && (force || now >= heap->purge_due);
+    bool pages_due = force || now >= heap->pages_due;
+    if (!big_due && !pages_due)
+        return;
+    if (big_due)
+        heap->purge_due = 0;
+    if (pages_due)
+        heap->pages_due = now + (uint64_t)(ebb_opt.decay_ms > 0 ? ebb_opt.decay_ms : 0);
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
-        if (!ebb_class_info[c].big)
+        bool big = ebb_class_info[c].big;
+        if (big ? !big_due : !pages_due)
             continue;
         for (ebb_span_t *s = heap->queue[c].first; s; s = s->next) {
-            ebb_span_collect(s); /* remote frees too */
-            ebb_span_purge_free_blocks(s);
+            if (big) {
+                ebb_span_collect(s); /* remote frees too */
+                ebb_span_purge_free_blocks(s);
+            } else if (force ||
+                       atomic_load_explicit(&s->used, memory_order_relaxed) < s->capacity / 2) {
+                ebb_span_purge_pages(s);
+            }
         }
     }
 }
@@ -162,6 +177,8 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
     while (s) {
         ebb_span_t *next = s->next;
         ebb_span_collect(s);
+        if (!s->free && s->purged_blocks)
+            ebb_span_unpurge(s);
         if (s->free)
             break;
         if (s->capacity < s->reserved) {
@@ -202,7 +219,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         return p;
     if (ebb_purge_tick())
         collect_abandoned(false);
-    purge_big_blocks(heap, false);
+    purge_free_pages(heap, false);
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
@@ -272,7 +289,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
     if (s->big) {
         ebb_span_block_freed(s, b);
-        purge_big_blocks(heap, false);
+        purge_free_pages(heap, false);
     }
     if (s->in_full) {
         uint8_t expected = EBB_SPAN_FULL;
@@ -319,7 +336,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
         }
         set_current(heap, c);
     }
-    purge_big_blocks(heap, true);
+    purge_free_pages(heap, true);
 }
 
 static void abandon(ebb_heap_t *heap)

@@ -25,6 +25,7 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->in_full = false;
     s->big = ci->big;
     s->purged_mask = 0;
+    s->purged_blocks = 0;
     s->key = ebb_random_word() | 1;
     s->next = s->prev = s->remote_next = NULL;
     atomic_store_explicit(&s->thread_free, NULL, memory_order_relaxed);
@@ -160,4 +161,112 @@ void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func)
 {
     if (list_contains(s, s->free, b) || list_contains(s, s->local_free, b))
         ebb_fatal_ptr(func, "double free of", b);
+}
+
+/* ---- purging the free pages of small spans ---- */
+
+#define SMALL_SPAN_PAGES 16 /* a 64 KiB span of 4 KiB pages */
+
+static inline uint32_t block_index(const ebb_span_t *s, uintptr_t off)
+{
+    return (uint32_t)((off * s->div_magic) >> 44);
+}
+
+/* Blocks [first, last] overlap page p of the span. */
+static void page_blocks(const ebb_span_t *s, unsigned p, uint32_t *first, uint32_t *last)
+{
+    uintptr_t lo = (uintptr_t)p * 4096u, hi = lo + 4096u - 1;
+    *first = block_index(s, lo);
+    *last = block_index(s, hi);
+    if (*last >= s->capacity)
+        *last = s->capacity - 1;
+}
+
+/* Whether block b touches one of the pages in mask. */
+static bool on_pages(const ebb_span_t *s, const ebb_block_t *b, uint64_t mask)
+{
+    uintptr_t off = (uintptr_t)b - s->start;
+    unsigned p0 = (unsigned)(off / 4096u), p1 = (unsigned)((off + s->block_size - 1) / 4096u);
+    for (unsigned p = p0; p <= p1 && p < SMALL_SPAN_PAGES; p++)
+        if ((mask >> p) & 1)
+            return true;
+    return false;
+}
+
+/* Owner, small spans: purge every page whose blocks are all free. Those blocks leave
+ * the free list (their links may be on the purged page) until ebb_span_unpurge. */
+void ebb_span_purge_pages(ebb_span_t *s)
+{
+    if (s->big || ebb_page_size != 4096 || !s->capacity)
+        return;
+    ebb_span_collect(s);
+    if (!s->free)
+        return;
+    uint64_t freebits[4096 / 64] = {0};
+    for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b)) {
+        uint32_t i = block_index(s, (uintptr_t)b - s->start);
+        freebits[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    uintptr_t carved = (uintptr_t)s->capacity * s->block_size;
+    uint64_t pages = 0;
+    for (unsigned p = 0; p < SMALL_SPAN_PAGES && (uintptr_t)p * 4096u < carved; p++) {
+        if (s->purged_mask & ((uint64_t)1 << p))
+            continue;
+        uint32_t first, last;
+        page_blocks(s, p, &first, &last);
+        bool all_free = true;
+        for (uint32_t i = first; i <= last && all_free; i++)
+            all_free = (freebits[i / 64] >> (i % 64)) & 1;
+        if (all_free)
+            pages |= (uint64_t)1 << p;
+    }
+    if (!pages)
+        return;
+    /* Take the blocks that touch purged pages off the free list. */
+    uint64_t off_pages = pages | s->purged_mask;
+    ebb_block_t *head = NULL, *last = NULL;
+    uint32_t removed = 0;
+    for (ebb_block_t *b = s->free, *next; b; b = next) {
+        next = ebb_block_next(s, b);
+        if (on_pages(s, b, off_pages)) {
+            removed++;
+            continue;
+        }
+        if (last)
+            ebb_block_set_next(s, last, b);
+        else
+            head = b;
+        last = b;
+    }
+    if (last)
+        ebb_block_set_next(s, last, NULL);
+    s->free = head;
+    s->purged_blocks = (uint16_t)(s->purged_blocks + removed);
+    for (unsigned p = 0; p < SMALL_SPAN_PAGES; p++) {
+        if (!((pages >> p) & 1))
+            continue;
+        unsigned q = p;
+        while (q + 1 < SMALL_SPAN_PAGES && ((pages >> (q + 1)) & 1))
+            q++;
+        ebb_os_purge((void *)(s->start + (uintptr_t)p * 4096u), (uintptr_t)(q - p + 1) * 4096u);
+        p = q;
+    }
+    s->purged_mask |= pages;
+}
+
+/* Owner: put the blocks set aside on purged pages back on the free list (their pages
+ * fault in again as they are used). */
+void ebb_span_unpurge(ebb_span_t *s)
+{
+    if (!s->purged_blocks)
+        return;
+    for (uint32_t i = s->capacity; i-- > 0;) {
+        ebb_block_t *b = (ebb_block_t *)(s->start + (uintptr_t)i * s->block_size);
+        if (on_pages(s, b, s->purged_mask)) {
+            ebb_block_set_next(s, b, s->free);
+            s->free = b;
+        }
+    }
+    s->purged_mask = 0;
+    s->purged_blocks = 0;
 }

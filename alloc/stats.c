@@ -31,6 +31,8 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
             if (s->big) /* purged insides of free blocks: all pages but the first */
                 resident -= (size_t)__builtin_popcountll(s->purged_mask) *
                             (s->block_size / ebb_page_size - 1) * ebb_page_size;
+            else /* purged pages */
+                resident -= (size_t)__builtin_popcountll(s->purged_mask) * ebb_page_size;
             cs->resident_bytes += resident;
         }
     }

@@ -64,7 +64,7 @@ enum {
 };
 
 /* A span. Invariants (owner's view):
- *   used + |free| + |local_free| == capacity <= reserved
+ *   used + |free| + |local_free| + purged_blocks == capacity <= reserved
  *   live blocks == used - |thread_free|   (remote frees count as used until collected)
  *   blocks [capacity, reserved) were never handed out; their pages may be unbacked.
  *   A span is on exactly one of: its heap's queue for cls, its heap's full list
@@ -98,13 +98,16 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     };
     bool dirty;      /* pages were touched since the span was last purged */
     _Atomic uint8_t full_state;
+    uint16_t purged_blocks; /* small spans: free blocks set aside on purged pages */
     struct ebb_heap *_Atomic heap; /* owner; NULL while in the pool */
     _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
     struct ebb_span *next, *prev;       /* queue, full list or pool links */
     struct ebb_span *remote_next;       /* link on heap.remote_spans */
     struct ebb_chunk *chunk;
-    /* big spans (at most 64 blocks): bit i set if free block i has had its pages past
-     * the first purged since it was last freed. Owner-only. */
+    /* Owner-only. Big spans (at most 64 blocks): bit i set if free block i has had its
+     * pages past the first purged since it was last freed. Small spans (16 pages): bit
+     * p set if page p was purged; the free blocks that overlap it are on no list and
+     * counted in purged_blocks, until they are carved again. */
     uint64_t purged_mask;
 } ebb_span_t;
 
@@ -164,6 +167,7 @@ typedef struct ebb_heap {
     struct ebb_heap *all_next;          /* every heap (under the pool lock) */
     struct ebb_heap *abandoned_next;
     uint64_t purge_due;                 /* ms: when freed big blocks wait to be purged */
+    uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     bool owned;                         /* a live thread (or the orphan lock) owns it */
 } ebb_heap_t;
 

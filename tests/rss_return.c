@@ -94,6 +94,35 @@ int main(int argc, char **argv)
     CHECK(above(base, full) > 40 * MiB);
     CHECKF(above(base, after) < above(base, full) / 10, "small: %zu KiB left", above(base, after) >> 10);
 
+    /* small spans with a few survivors: 64-byte blocks, one in 1024 kept */
+    base = rss();
+    for (int i = 0; i < N_SMALL; i++) {
+        small[i] = T_MALLOC(64);
+        memset(small[i], 4, 64);
+    }
+    full = rss();
+    for (int i = 0; i < N_SMALL; i++)
+        if (i % 1024)
+            T_FREE(small[i]);
+    T_TRIM(0);
+    after = rss();
+    report("64 B blocks, 1/1024 kept", base, full, after);
+    /* about 400 survivors, each pinning one page */
+    CHECKF(above(base, after) < 4 * MiB, "small partial spans: %zu KiB left",
+           above(base, after) >> 10);
+    for (int i = 0; i < N_SMALL; i += 1024) {
+        CHECK(((unsigned char *)small[i])[63] == 4);
+        T_FREE(small[i]);
+    }
+    /* the purged blocks are carved again, zero or not, and usable */
+    for (int i = 0; i < N_SMALL; i++) {
+        small[i] = T_MALLOC(64);
+        memset(small[i], 5, 64);
+    }
+    for (int i = 0; i < N_SMALL; i++)
+        T_FREE(small[i]);
+    T_TRIM(0);
+
     /* spans with a few survivors: 16 KiB blocks, every eighth kept */
     base = rss();
     for (int i = 0; i < 8192; i++) {
