@@ -30,6 +30,14 @@ static bool took_stdio;
 
 static void prepare(void)
 {
+    /* Freed memory kept resident makes fork slower (the kernel copies page tables for
+     * it): run the decay first, unless this thread is inside the allocator already. */
+    bool inside = false;
+    for (size_t i = 0; i < NLOCKS; i++)
+        inside |= ebb_lock_held_by_me(fork_locks[i]);
+    if (!inside && atomic_load_explicit(&ebb_init_state, memory_order_acquire) == 2 &&
+        ebb_purge_tick())
+        ebb_heaps_collect_abandoned();
     took_stdio = _IO_list_lock != NULL && _IO_list_unlock != NULL;
     if (took_stdio)
         _IO_list_lock();

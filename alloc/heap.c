@@ -425,13 +425,16 @@ void ebb_heaps_count(size_t *all, size_t *owned)
     *owned = o;
 }
 
-/* Child after fork: only the forking thread survives; the heaps of the others are
- * abandoned so that later threads of the child reuse them. */
+/* Child after fork: only the forking thread survives. The other threads' heaps may
+ * have been in the middle of an operation (their fast paths take no lock), so the
+ * child never touches them again: they are neither adopted nor collected, and blocks
+ * of theirs that the child frees wait on their spans' remote lists. The memory is the
+ * parent's, shared copy-on-write, and a forked child mostly execs or exits soon. */
 void ebb_heaps_after_fork_child(void)
 {
     for (ebb_heap_t *h = all_heaps; h; h = h->all_next)
         if (h->owned && h != ebb_tls_heap)
-            abandon(h);
+            h->owned = false; /* and not on the abandoned list */
 }
 
 void ebb_heap_key_init(void)

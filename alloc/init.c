@@ -1,12 +1,15 @@
 /* init.c — process-wide initialisation: lazy, once, on the first call that needs it,
- * from any thread, without allocating. Nothing before step "done" may call malloc;
- * the steps after it (fork handler registration) may, and then find ebb ready. */
+ * from any thread. Nothing before the fork handlers' registration allocates; that
+ * registration may, and the nested call finds everything it needs ready. */
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "sizeclass.h"
 
 _Atomic int ebb_init_state;
+static _Atomic pid_t init_pid; /* the process whose thread is initialising */
+static _Atomic uintptr_t init_owner; /* ebb_self() of the initialising thread */
 static uintptr_t random_base;
 static _Atomic uintptr_t random_counter;
 
@@ -30,12 +33,26 @@ void ebb_init_slow(void)
     int expected = 0;
     if (!atomic_compare_exchange_strong_explicit(&ebb_init_state, &expected, 1,
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        /* Another thread is initialising (a nested call on this thread cannot happen:
-         * nothing below allocates before the state becomes 2). */
-        while (atomic_load_explicit(&ebb_init_state, memory_order_acquire) != 2)
+        /* A call nested in our own initialisation (registering the fork handlers may
+         * allocate): everything it needs is ready. */
+        if (atomic_load_explicit(&init_owner, memory_order_relaxed) == ebb_self())
+            return;
+        /* Another thread is initialising. If that thread was in the parent of a fork
+         * (the fork handlers are not installed yet), this process is the child and
+         * nobody will finish: start over. */
+        for (unsigned spins = 1; atomic_load_explicit(&ebb_init_state, memory_order_acquire) != 2;
+             spins++) {
             ebb_cpu_relax();
+            if (spins % 4096 == 0 && getpid() != atomic_load(&init_pid)) {
+                atomic_store(&ebb_init_state, 0);
+                ebb_init_slow();
+                return;
+            }
+        }
         return;
     }
+    atomic_store(&init_pid, getpid());
+    atomic_store_explicit(&init_owner, ebb_self(), memory_order_relaxed);
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
     uintptr_t seed = (uintptr_t)&expected;
     if (r)
@@ -46,6 +63,8 @@ void ebb_init_slow(void)
     ebb_sizeclass_init();
     ebb_options_init();
     ebb_heap_key_init();
-    atomic_store_explicit(&ebb_init_state, 2, memory_order_release);
+    /* The fork handlers before any other thread may take a lock: a fork between the
+     * two would leave the child with a lock nobody releases. */
     ebb_fork_install();
+    atomic_store_explicit(&ebb_init_state, 2, memory_order_release);
 }
