@@ -68,6 +68,7 @@ static inline void ebb_free_impl(void *p, const char *func)
     ebb_span_t *s = ebb_block_lookup(p, func, &large);
     if (ebb_unlikely(!s)) {
         ebb_large_free(large, p);
+        ebb_heap_arm(ebb_tls_heap);
         return;
     }
     ebb_block_t *b = (ebb_block_t *)p;

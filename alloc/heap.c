@@ -212,6 +212,18 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
     return s;
 }
 
+/* This thread freed memory that now waits for the decay: until nothing waits, its
+ * mallocs take the slow path (which checks the time), so that the first call after the
+ * delay gives the memory back even if the program makes only a few more calls. */
+void ebb_heap_arm(ebb_heap_t *heap)
+{
+    if (heap == &ebb_empty_heap || heap->armed || ebb_opt.decay_ms <= 0)
+        return;
+    heap->armed = true;
+    for (unsigned c = 0; c < EBB_CLASSES; c++)
+        heap->current[c] = &ebb_empty_span;
+}
+
 static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
 {
     void *p = ebb_span_pop(heap->current[cls]);
@@ -220,13 +232,18 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     if (ebb_purge_tick())
         collect_abandoned(false);
     purge_free_pages(heap, false);
+    if (heap->armed && !ebb_pool_dirty_pending() && !ebb_large_cache_pending())
+        heap->armed = false;
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
-    return ebb_span_pop(s);
+    p = ebb_span_pop(s);
+    if (heap->armed)
+        heap->current[cls] = &ebb_empty_span;
+    return p;
 }
 
 /* A thread's first allocation: adopt an abandoned heap or make a new one. */
@@ -305,6 +322,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         ebb_pool_return_span(s, false);
         if (ebb_purge_tick())
             collect_abandoned(false);
+        ebb_heap_arm(heap);
     }
 }
 

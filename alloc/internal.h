@@ -92,6 +92,7 @@ extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
 void ebb_pool_return_span(ebb_span_t *s, bool purge_now); /* pool lock not held */
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
+size_t ebb_pool_dirty_pending(void);            /* dirty bytes waiting (racy read) */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
 size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
 uint64_t ebb_now_ms(void);                      /* monotonic, coarse */
@@ -138,6 +139,7 @@ extern __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec"
 extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
+void ebb_heap_arm(ebb_heap_t *heap);
 void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now);
 void ebb_heaps_after_fork_child(void);
 ebb_heap_t *ebb_heaps_first(void);
@@ -154,6 +156,7 @@ void ebb_large_free(ebb_large_t *l, void *p);
 void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size);
 ebb_large_t *ebb_large_first(void);
 void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or all) */
+bool ebb_large_cache_pending(void);
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
 bool ebb_purge_tick(void); /* from slow paths: run the decay if it is due (true if it ran) */

@@ -18,7 +18,8 @@
 static ebb_large_t *all_large;   /* live blocks, doubly linked, under the pool lock */
 static ebb_large_t *spare_large; /* recycled descriptors */
 static ebb_large_t *cache_first, *cache_last; /* freed blocks kept mapped, newest first */
-static size_t cache_bytes, cache_count;
+static size_t cache_bytes;
+static _Atomic size_t cache_count; /* written under the pool lock, read without it */
 
 ebb_large_t *ebb_large_first(void)
 {
@@ -66,7 +67,7 @@ static void cache_push(ebb_large_t *l, uint64_t now)
         cache_last = l;
     cache_first = l;
     cache_bytes += l->mapped;
-    cache_count++;
+    atomic_store_explicit(&cache_count, cache_count + 1, memory_order_relaxed);
 }
 
 static void cache_remove(ebb_large_t *l)
@@ -81,7 +82,7 @@ static void cache_remove(ebb_large_t *l)
         cache_last = l->prev;
     l->cached = false;
     cache_bytes -= l->mapped;
-    cache_count--;
+    atomic_store_explicit(&cache_count, cache_count - 1, memory_order_relaxed);
 }
 
 /* Pool lock held: unregister a block and recycle its descriptor; the caller unmaps. */
@@ -112,6 +113,11 @@ static void unmap_all(const unmap_list_t *u)
 {
     for (unsigned i = 0; i < u->n; i++)
         ebb_os_unmap((void *)u->base[i], u->size[i]);
+}
+
+bool ebb_large_cache_pending(void)
+{
+    return atomic_load_explicit(&cache_count, memory_order_relaxed) != 0;
 }
 
 /* Unmap cached blocks unused for the decay delay (all of them if `all`). */

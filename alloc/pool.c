@@ -16,12 +16,16 @@
 
 #define EMPTY_CHUNK_CACHE 4
 #define PURGE_BATCH 32
+/* The pool keeps at most this much dirty (plus an eighth of the spans in use) whatever
+ * their age: the part of the slack that does not wait for time to pass. */
+#define DIRTY_LIMIT_BASE ((size_t)4 << 20)
 
 ebb_lock_t ebb_pool_lock = EBB_LOCK_INIT;
 
 static ebb_chunk_t *partial[EBB_SPAN_KINDS]; /* doubly linked through next/prev */
 static ebb_span_list_t dirty[EBB_SPAN_KINDS]; /* newest first, via span next/prev */
-static size_t dirty_bytes;
+static _Atomic size_t dirty_bytes; /* written under the lock, read without it */
+static size_t active_bytes; /* bytes of spans out of the pool */
 static ebb_chunk_t *empty_chunks;            /* singly linked through next */
 static unsigned empty_count;
 static ebb_chunk_t *all_chunks;              /* every mapped small chunk */
@@ -82,7 +86,7 @@ static void dirty_push(ebb_span_t *s, unsigned kind)
         l->last = s;
     l->first = s;
     s->chunk->dirty_spans++;
-    dirty_bytes += span_touched(s);
+    atomic_store_explicit(&dirty_bytes, dirty_bytes + span_touched(s), memory_order_relaxed);
 }
 
 static void dirty_remove(ebb_span_t *s, unsigned kind)
@@ -98,7 +102,7 @@ static void dirty_remove(ebb_span_t *s, unsigned kind)
         l->last = s->prev;
     s->next = s->prev = NULL;
     s->chunk->dirty_spans--;
-    dirty_bytes -= span_touched(s);
+    atomic_store_explicit(&dirty_bytes, dirty_bytes - span_touched(s), memory_order_relaxed);
 }
 
 /* ---- chunks ---- */
@@ -211,6 +215,7 @@ static void mark_taken(ebb_span_t *s)
     unsigned i = (unsigned)((s->start - c->base) >> c->span_shift);
     c->free_mask &= ~((uint64_t)1 << i);
     c->spans_used++;
+    active_bytes += (size_t)1 << c->span_shift;
     if (c->free_mask == 0)
         partial_remove(c, c->region.kind);
 }
@@ -225,6 +230,7 @@ static ebb_chunk_t *mark_returned(ebb_span_t *s)
         partial_push(c, kind);
     c->free_mask |= (uint64_t)1 << i;
     c->spans_used--;
+    active_bytes -= (size_t)1 << c->span_shift;
     if (s->dirty)
         dirty_push(s, kind);
     if (c->spans_used == 0 && c->dirty_spans == 0)
@@ -237,7 +243,14 @@ static ebb_chunk_t *mark_returned(ebb_span_t *s)
 /* Purge the dirty spans unused for at least the decay delay (all of them if `all`).
  * Pool lock NOT held. Spans being purged are taken out of the pool meanwhile, so no
  * heap can start using one while its pages are being dropped. */
-static void decay(bool all)
+typedef enum { DECAY_AGED, DECAY_OVER_LIMIT, DECAY_ALL } decay_mode_t;
+
+static size_t dirty_limit(void)
+{
+    return DIRTY_LIMIT_BASE + active_bytes / 8;
+}
+
+static void decay(decay_mode_t mode)
 {
     for (;;) {
         ebb_span_t *batch[PURGE_BATCH];
@@ -247,7 +260,9 @@ static void decay(bool all)
         for (unsigned kind = 0; kind < EBB_SPAN_KINDS && n < PURGE_BATCH; kind++) {
             ebb_span_t *s;
             while (n < PURGE_BATCH && (s = dirty[kind].last) != NULL &&
-                   (all || now - s->freed_at >= (uint64_t)ebb_opt.decay_ms)) {
+                   (mode == DECAY_ALL ||
+                    (mode == DECAY_AGED && now - s->freed_at >= (uint64_t)ebb_opt.decay_ms) ||
+                    (mode == DECAY_OVER_LIMIT && dirty_bytes > dirty_limit()))) {
                 dirty_remove(s, kind);
                 mark_taken(s);
                 batch[n++] = s;
@@ -279,7 +294,12 @@ static void decay(bool all)
 /* Purge dirty spans unused for the decay delay (all of them if `all`). */
 void ebb_pool_decay(bool all)
 {
-    decay(all);
+    decay(all ? DECAY_ALL : DECAY_AGED);
+}
+
+size_t ebb_pool_dirty_pending(void)
+{
+    return atomic_load_explicit(&dirty_bytes, memory_order_relaxed);
 }
 
 /* ---- the interface ---- */
@@ -323,7 +343,10 @@ void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
     s->freed_at = now;
     ebb_chunk_t *unmap = mark_returned(s);
+    bool over = dirty_bytes > dirty_limit();
     ebb_unlock(&ebb_pool_lock);
     if (unmap)
         unmap_chunk(unmap);
+    if (over)
+        decay(DECAY_OVER_LIMIT);
 }

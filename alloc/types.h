@@ -169,6 +169,9 @@ typedef struct ebb_heap {
     uint64_t purge_due;                 /* ms: when freed big blocks wait to be purged */
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     bool owned;                         /* a live thread (or the orphan lock) owns it */
+    bool armed;                         /* memory waits to be purged: every malloc of
+                                           this heap takes the slow path, which runs the
+                                           decay, until none does (current[] is empty) */
 } ebb_heap_t;
 
 #endif /* EBB_TYPES_H */
