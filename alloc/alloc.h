@@ -54,8 +54,8 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     uintptr_t off = (uintptr_t)p - s->start;
     if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
         ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
-    if (ebb_unlikely(((off * s->div_magic) >> 44) * s->block_size != off ||
-                     (uintptr_t)p >= s->end))
+    uintptr_t idx = (off * s->div_magic) >> 44;
+    if (ebb_unlikely(idx * s->block_size != off || idx >= s->reserved))
         ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
     return s;
 }
@@ -77,7 +77,7 @@ static inline void ebb_free_impl(void *p, const char *func)
         /* A first word that decodes to a link inside this span (or to the end of a
          * list) marks a block that may already be free: check it. */
         uintptr_t link = b->next_enc ^ s->key;
-        if (ebb_unlikely(link - s->start < s->end - s->start || link == 0))
+        if (ebb_unlikely(link - s->start < (uintptr_t)s->reserved * s->block_size || link == 0))
             ebb_span_check_double_free(s, b, func);
         ebb_block_set_next(s, b, s->local_free);
         s->local_free = b;

@@ -212,12 +212,21 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
     return s;
 }
 
-/* This thread freed memory that now waits for the decay: until nothing waits, its
+/* Enough free memory waits for the decay to be worth a slow path per call. Below it, a
+ * program churning memory (which reuses what it frees) runs at full speed. */
+#define ARM_THRESHOLD ((size_t)1 << 20)
+
+static bool much_pending(void)
+{
+    return ebb_pool_dirty_pending() >= ARM_THRESHOLD || ebb_large_cache_pending();
+}
+
+/* This thread freed memory that now waits for the decay: until little waits, its
  * mallocs take the slow path (which checks the time), so that the first call after the
  * delay gives the memory back even if the program makes only a few more calls. */
 void ebb_heap_arm(ebb_heap_t *heap)
 {
-    if (heap == &ebb_empty_heap || heap->armed || ebb_opt.decay_ms <= 0)
+    if (heap == &ebb_empty_heap || heap->armed || ebb_opt.decay_ms <= 0 || !much_pending())
         return;
     heap->armed = true;
     for (unsigned c = 0; c < EBB_CLASSES; c++)
@@ -232,7 +241,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     if (ebb_purge_tick())
         collect_abandoned(false);
     purge_free_pages(heap, false);
-    if (heap->armed && !ebb_pool_dirty_pending() && !ebb_large_cache_pending())
+    if (heap->armed && !much_pending())
         heap->armed = false;
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);

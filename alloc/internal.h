@@ -24,12 +24,17 @@ typedef struct ebb_os_counters {
     _Atomic size_t purge_calls;
 } ebb_os_counters_t;
 extern ebb_os_counters_t ebb_os;
+typedef struct ebb_class_purges {
+    _Atomic size_t bytes, calls;
+} ebb_class_purges_t;
+extern ebb_class_purges_t ebb_class_purges[EBB_CLASSES]; /* per size class */
 extern size_t ebb_page_size;
 void ebb_os_init(void);
 void *ebb_os_map(size_t size);                   /* NULL on failure */
 void *ebb_os_map_aligned(size_t size, size_t align);
 void ebb_os_unmap(void *p, size_t size);
-void ebb_os_purge(void *p, size_t size);         /* whole pages inside [p, p+size) */
+void ebb_os_purge(void *p, size_t size, unsigned cls); /* whole pages in [p, p+size);
+                                                          cls counts it (EBB_CLASSES: none) */
 bool ebb_os_grow_in_place(void *p, size_t old_size, size_t new_size);
 void ebb_os_shrink(void *p, size_t old_size, size_t new_size);
 void *ebb_os_move_aligned(void *p, size_t old_size, size_t new_size, size_t align);
@@ -157,6 +162,7 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size);
 ebb_large_t *ebb_large_first(void);
 void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or all) */
 bool ebb_large_cache_pending(void);
+size_t ebb_large_cached_bytes(void); /* pool lock held */
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
 bool ebb_purge_tick(void); /* from slow paths: run the decay if it is due (true if it ran) */

@@ -115,6 +115,12 @@ static void unmap_all(const unmap_list_t *u)
         ebb_os_unmap((void *)u->base[i], u->size[i]);
 }
 
+/* Pool lock held. */
+size_t ebb_large_cached_bytes(void)
+{
+    return cache_bytes;
+}
+
 bool ebb_large_cache_pending(void)
 {
     return atomic_load_explicit(&cache_count, memory_order_relaxed) != 0;

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 ebb_os_counters_t ebb_os;
+ebb_class_purges_t ebb_class_purges[EBB_CLASSES];
 size_t ebb_page_size = 4096;
 
 void ebb_os_init(void)
@@ -51,7 +52,7 @@ void *ebb_os_map_aligned(size_t size, size_t align)
     return p;
 }
 
-void ebb_os_purge(void *p, size_t size)
+void ebb_os_purge(void *p, size_t size, unsigned cls)
 {
     uintptr_t lo = ebb_align_up((uintptr_t)p, ebb_page_size);
     uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(ebb_page_size - 1);
@@ -62,6 +63,10 @@ void ebb_os_purge(void *p, size_t size)
     if (madvise((void *)lo, hi - lo, advice) == 0) {
         atomic_fetch_add_explicit(&ebb_os.purged, hi - lo, memory_order_relaxed);
         atomic_fetch_add_explicit(&ebb_os.purge_calls, 1, memory_order_relaxed);
+        if (cls < EBB_CLASSES) {
+            atomic_fetch_add_explicit(&ebb_class_purges[cls].bytes, hi - lo, memory_order_relaxed);
+            atomic_fetch_add_explicit(&ebb_class_purges[cls].calls, 1, memory_order_relaxed);
+        }
     }
     errno = saved;
 }

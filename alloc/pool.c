@@ -272,7 +272,7 @@ static void decay(decay_mode_t mode)
         if (n == 0)
             return;
         for (unsigned i = 0; i < n; i++) {
-            ebb_os_purge((void *)batch[i]->start, span_touched(batch[i]));
+            ebb_os_purge((void *)batch[i]->start, span_touched(batch[i]), batch[i]->cls);
             batch[i]->dirty = false;
         }
         ebb_chunk_t *unmap[PURGE_BATCH];
@@ -335,7 +335,7 @@ ebb_span_t *ebb_pool_take_span(unsigned kind)
 void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
 {
     if (s->dirty && (purge_now || ebb_opt.decay_ms == 0)) {
-        ebb_os_purge((void *)s->start, span_touched(s));
+        ebb_os_purge((void *)s->start, span_touched(s), s->cls);
         s->dirty = false;
     }
     uint64_t now = ebb_now_ms();

@@ -20,7 +20,7 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->reserved = ci->reserved;
     s->block_size = ci->block_size;
     s->div_magic = ci->div_magic;
-    s->end = s->start + (uintptr_t)ci->reserved * ci->block_size;
+    atomic_store_explicit(&s->remote_pending, 0, memory_order_relaxed);
     s->cls = (uint8_t)cls;
     s->in_full = false;
     s->big = ci->big;
@@ -87,6 +87,7 @@ void ebb_span_collect(ebb_span_t *s)
     s->free = list;
     uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
     atomic_store_explicit(&s->used, used - n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->remote_pending, n, memory_order_relaxed);
 }
 
 /* Owner, big spans: block b was just freed; its pages are resident again. */
@@ -112,7 +113,7 @@ void ebb_span_purge_free_blocks(ebb_span_t *s)
                 continue;
             s->purged_mask |= bit;
             uintptr_t from = ebb_align_up((uintptr_t)b + sizeof(ebb_block_t), ebb_page_size);
-            ebb_os_purge((void *)from, (uintptr_t)b + s->block_size - from);
+            ebb_os_purge((void *)from, (uintptr_t)b + s->block_size - from, s->cls);
         }
     }
 }
@@ -121,6 +122,7 @@ void ebb_span_purge_free_blocks(ebb_span_t *s)
  * its full list, tell the owner (once) by pushing the span on heap.remote_spans. */
 void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
 {
+    atomic_fetch_add_explicit(&s->remote_pending, 1, memory_order_relaxed);
     ebb_block_t *old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     do {
         ebb_block_set_next(s, b, old);
@@ -248,7 +250,8 @@ void ebb_span_purge_pages(ebb_span_t *s)
         unsigned q = p;
         while (q + 1 < SMALL_SPAN_PAGES && ((pages >> (q + 1)) & 1))
             q++;
-        ebb_os_purge((void *)(s->start + (uintptr_t)p * 4096u), (uintptr_t)(q - p + 1) * 4096u);
+        ebb_os_purge((void *)(s->start + (uintptr_t)p * 4096u), (uintptr_t)(q - p + 1) * 4096u,
+                     s->cls);
         p = q;
     }
     s->purged_mask |= pages;

@@ -15,15 +15,22 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     memset(snap, 0, sizeof *snap);
     ebb_ensure_init();
     ebb_lock(&ebb_pool_lock);
-    size_t chunk_bytes = 0;
+    size_t chunk_bytes = 0, free_bytes = 0;
     for (ebb_chunk_t *c = ebb_pool_chunks(); c; c = c->all_next) {
         chunk_bytes += EBB_CHUNK_SIZE;
         for (unsigned i = 0; i < c->nspans; i++) {
             ebb_span_t *s = &c->spans[i];
-            if (!atomic_load_explicit(&s->heap, memory_order_relaxed))
+            size_t span_bytes = (size_t)1 << c->span_shift;
+            if (!atomic_load_explicit(&s->heap, memory_order_relaxed)) {
+                free_bytes += span_bytes;
                 continue;
-            ebb_class_snapshot_t *cs = &snap->cls[s->cls];
+            }
+            /* remote frees not yet collected are free memory, not live */
             size_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
+            size_t pending = atomic_load_explicit(&s->remote_pending, memory_order_relaxed);
+            used = pending < used ? used - pending : 0;
+            free_bytes += span_bytes - used * s->block_size;
+            ebb_class_snapshot_t *cs = &snap->cls[s->cls];
             cs->spans++;
             cs->live_blocks += used;
             cs->free_blocks += s->capacity - used;
@@ -42,6 +49,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
         large_live += l->usable;
         large_count++;
     }
+    size_t cached = ebb_large_cached_bytes();
     ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
     size_t pool_dirty = ebb_pool_dirty_bytes();
     ebb_unlock(&ebb_pool_lock);
@@ -50,14 +58,18 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         ebb_class_snapshot_t *cs = &snap->cls[c];
         cs->block_size = ebb_class_size(c);
+        cs->purged_bytes = atomic_load_explicit(&ebb_class_purges[c].bytes, memory_order_relaxed);
+        cs->purge_calls = atomic_load_explicit(&ebb_class_purges[c].calls, memory_order_relaxed);
         live += cs->live_blocks * cs->block_size;
         resident += cs->resident_bytes;
     }
     snap->small_mapped = chunk_bytes;
     snap->small_live = live;
     snap->total.live_bytes = live + large_live;
-    snap->total.mapped_bytes = chunk_bytes + large_bytes;
-    snap->total.resident_bytes = resident + pool_dirty + large_bytes;
+    snap->total.free_bytes = free_bytes + (large_bytes - large_live) + cached;
+    snap->total.mapped_bytes = chunk_bytes + large_bytes + cached;
+    snap->total.os_mapped_bytes = atomic_load_explicit(&ebb_os.mapped, memory_order_relaxed);
+    snap->total.resident_bytes = resident + pool_dirty + large_bytes + cached;
     snap->total.metadata_bytes = atomic_load_explicit(&ebb_meta_bytes, memory_order_relaxed);
     snap->total.large_bytes = large_bytes;
     snap->total.large_count = large_count;
@@ -78,23 +90,27 @@ EBB_EXPORT void ebb_stats_json(FILE *out)
     ebb_stats_snapshot(&snap);
     const ebb_stats_t *t = &snap.total;
     fprintf(out,
-            "{\"version\": \"%s\", \"live_bytes\": %zu, \"mapped_bytes\": %zu, "
+            "{\"version\": \"%s\", \"live_bytes\": %zu, \"free_bytes\": %zu, "
+            "\"mapped_bytes\": %zu, \"os_mapped_bytes\": %zu, "
             "\"resident_bytes\": %zu, \"metadata_bytes\": %zu, \"large_bytes\": %zu, "
             "\"large_count\": %zu, \"purged_bytes\": %zu, \"purge_calls\": %zu, "
             "\"heaps\": %zu, \"threads_active\": %zu, \"classes\": [",
-            EBB_VERSION_STRING, t->live_bytes, t->mapped_bytes, t->resident_bytes,
+            EBB_VERSION_STRING, t->live_bytes, t->free_bytes, t->mapped_bytes,
+            t->os_mapped_bytes, t->resident_bytes,
             t->metadata_bytes, t->large_bytes, t->large_count, t->purged_bytes,
             t->purge_calls, t->heaps, t->threads_active);
     const char *sep = "";
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         const ebb_class_snapshot_t *cs = &snap.cls[c];
-        if (!cs->spans)
+        if (!cs->spans && !cs->purge_calls)
             continue;
         fprintf(out,
                 "%s\n  {\"block_size\": %zu, \"spans\": %zu, \"live_bytes\": %zu, "
-                "\"free_bytes\": %zu, \"resident_bytes\": %zu}",
+                "\"free_bytes\": %zu, \"resident_bytes\": %zu, \"purged_bytes\": %zu, "
+                "\"purge_calls\": %zu}",
                 sep, cs->block_size, cs->spans, cs->live_blocks * cs->block_size,
-                cs->free_blocks * cs->block_size, cs->resident_bytes);
+                cs->free_blocks * cs->block_size, cs->resident_bytes, cs->purged_bytes,
+                cs->purge_calls);
         sep = ",";
     }
     fprintf(out, "\n]}\n");

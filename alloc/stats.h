@@ -13,7 +13,9 @@ typedef struct ebb_class_snapshot {
     size_t spans;
     size_t live_blocks;    /* handed out, including remote frees not yet collected */
     size_t free_blocks;    /* carved and free */
-    size_t resident_bytes; /* pages blocks were carved from */
+    size_t resident_bytes; /* pages blocks were carved from, less those purged */
+    size_t purged_bytes;   /* ever given back from this class's spans */
+    size_t purge_calls;
 } ebb_class_snapshot_t;
 
 typedef struct ebb_snapshot {

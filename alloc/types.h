@@ -66,6 +66,8 @@ enum {
 /* A span. Invariants (owner's view):
  *   used + |free| + |local_free| + purged_blocks == capacity <= reserved
  *   live blocks == used - |thread_free|   (remote frees count as used until collected)
+ *   remote_pending >= |thread_free|       (counted before the push, uncounted after
+ *                                          the collection: what the statistics use)
  *   blocks [capacity, reserved) were never handed out; their pages may be unbacked.
  *   A span is on exactly one of: its heap's queue for cls, its heap's full list
  *   (in_full), or the pool (heap == NULL).
@@ -86,7 +88,7 @@ typedef struct __attribute__((aligned(128))) ebb_span {
         uint64_t freed_at; /* dirty in the pool: ms timestamp of its return */
     };
     uintptr_t start; /* address of block 0 */
-    uintptr_t end;   /* start + reserved * block_size */
+    _Atomic uint32_t remote_pending; /* remote frees not collected yet (at least) */
     uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
     uint8_t cls;
     union {

@@ -60,7 +60,12 @@ int ebb_trim(size_t pad);
 /* Statistics, all fed by one snapshot of the allocator's counters. */
 typedef struct ebb_stats {
     size_t live_bytes;      /* bytes in blocks handed out and not freed (usable sizes) */
-    size_t mapped_bytes;    /* address space obtained from the kernel for blocks */
+    size_t free_bytes;      /* mapped for blocks but not in a live block */
+    size_t mapped_bytes;    /* address space obtained from the kernel for blocks:
+                               live_bytes + free_bytes */
+    size_t os_mapped_bytes; /* everything mapped, counted by the system-call layer:
+                               equals mapped_bytes + metadata_bytes when no thread is
+                               inside the allocator */
     size_t resident_bytes;  /* of mapped_bytes, pages not yet given back (upper bound) */
     size_t metadata_bytes;  /* memory for the allocator's own bookkeeping */
     size_t large_bytes;     /* mapped bytes of blocks above the largest size class */
