@@ -220,6 +220,7 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
     l->base = (uintptr_t)p;
     l->mapped = l->usable = mapped;
     l->tail_since = 0;
+    l->resizing = false;
     link_large(l);
     ebb_unlock(&ebb_pool_lock);
     return p;
@@ -266,7 +267,8 @@ static void decay_tails(bool all, uint64_t now)
 {
     ebb_lock(&ebb_pool_lock);
     for (ebb_large_t *l = all_large; l; l = l->next)
-        if (l->tail_since && (all || now - l->tail_since >= (uint64_t)ebb_opt.decay_ms))
+        if (l->tail_since && !l->resizing &&
+            (all || now - l->tail_since >= (uint64_t)ebb_opt.decay_ms))
             cut_tail(l);
     ebb_unlock(&ebb_pool_lock);
 }
@@ -294,6 +296,7 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
         return p;
     }
     size_t old = l->mapped;
+    l->resizing = true; /* until the new size is recorded */
     ebb_unlock(&ebb_pool_lock);
     if (ebb_os_grow_in_place(p, old, want)) {
         ebb_lock(&ebb_pool_lock);
@@ -302,6 +305,7 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
             l->mapped = l->usable = want;
             l->tail_since = 0;
         }
+        l->resizing = false;
         ebb_unlock(&ebb_pool_lock);
         if (ok)
             return p;
@@ -311,10 +315,14 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
     }
     void *q = ebb_os_move_aligned(p, old, want, EBB_CHUNK_SIZE);
     if (!q) {
+        ebb_lock(&ebb_pool_lock);
+        l->resizing = false;
+        ebb_unlock(&ebb_pool_lock);
         errno = ENOMEM;
         return NULL;
     }
     ebb_lock(&ebb_pool_lock);
+    l->resizing = false;
     bool ok = ebb_map_set((uintptr_t)q, want, &l->region);
     /* mremap already released the old range; a block mapped there since keeps its
      * entries. */

@@ -146,6 +146,7 @@ typedef struct ebb_chunk {
 typedef struct ebb_large {
     ebb_region_t region;
     bool cached;    /* freed, kept mapped for reuse until the decay delay passes */
+    bool resizing;  /* its owner is in a system call changing it: the decay keeps off */
     uintptr_t base;
     size_t usable;  /* what the program may use: whole pages, usable <= mapped */
     size_t mapped;  /* mapped from base; a tail past usable waits for growth or decay */
