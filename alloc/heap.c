@@ -25,6 +25,9 @@ ebb_lock_t ebb_orphan_lock = EBB_LOCK_INIT;
 ebb_lock_t ebb_collect_lock = EBB_LOCK_INIT;
 static ebb_heap_t orphan_heap = {.current = EMPTY_CURRENT, .owned = true};
 
+/* Bytes freed into heaps of exited threads since they were last collected. */
+_Atomic size_t ebb_abandoned_pending;
+
 /* Under the pool lock. */
 static ebb_heap_t *all_heaps;
 static ebb_heap_t *abandoned_heaps;
@@ -218,7 +221,8 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
 
 static bool much_pending(void)
 {
-    return ebb_pool_dirty_pending() >= ARM_THRESHOLD || ebb_large_cache_pending();
+    return ebb_pool_dirty_pending() >= ARM_THRESHOLD || ebb_large_cache_pending() ||
+           atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >= ARM_THRESHOLD;
 }
 
 /* This thread freed memory that now waits for the decay: until little waits, its
@@ -274,11 +278,11 @@ static ebb_heap_t *acquire_heap(void)
         }
     }
     if (heap)
-        heap->owned = true;
+        atomic_store_explicit(&heap->owned, true, memory_order_relaxed);
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
         return NULL;
-    ebb_heap_collect_all(heap, false); /* frees made into it since its thread exited */
+    ebb_heap_collect_all(heap, true); /* frees made into it since its thread exited */
     if (ebb_purge_tick())
         collect_abandoned(false);
     ebb_tls_heap = heap;
@@ -368,7 +372,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
 
 static void abandon(ebb_heap_t *heap)
 {
-    heap->owned = false;
+    atomic_store_explicit(&heap->owned, false, memory_order_relaxed);
     heap->abandoned_next = abandoned_heaps;
     abandoned_heaps = heap;
 }
@@ -409,6 +413,7 @@ static void collect_abandoned(bool wait)
     ebb_heap_t *list = abandoned_heaps;
     abandoned_heaps = NULL;
     ebb_unlock(&ebb_pool_lock);
+    atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
         ebb_heap_collect_all(h, true);
@@ -446,7 +451,7 @@ void ebb_heaps_count(size_t *all, size_t *owned)
     size_t a = 0, o = 0;
     for (ebb_heap_t *h = all_heaps; h; h = h->all_next) {
         a++;
-        o += h->owned;
+        o += atomic_load_explicit(&h->owned, memory_order_relaxed);
     }
     *all = a;
     *owned = o;
@@ -460,8 +465,9 @@ void ebb_heaps_count(size_t *all, size_t *owned)
 void ebb_heaps_after_fork_child(void)
 {
     for (ebb_heap_t *h = all_heaps; h; h = h->all_next)
-        if (h->owned && h != ebb_tls_heap)
-            h->owned = false; /* and not on the abandoned list */
+        if (atomic_load_explicit(&h->owned, memory_order_relaxed) && h != ebb_tls_heap)
+            atomic_store_explicit(&h->owned, false, memory_order_relaxed); /* not on the
+                                                                               abandoned list */
 }
 
 void ebb_heap_key_init(void)

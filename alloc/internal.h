@@ -145,6 +145,7 @@ extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 void ebb_heap_arm(ebb_heap_t *heap);
+extern _Atomic size_t ebb_abandoned_pending;
 void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now);
 void ebb_heaps_after_fork_child(void);
 ebb_heap_t *ebb_heaps_first(void);

@@ -129,6 +129,13 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
     } while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old, b,
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
+    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
+    if (ebb_unlikely(owner && !atomic_load_explicit(&owner->owned, memory_order_relaxed))) {
+        /* Freed into the heap of an exited thread: nobody collects it until a thread
+         * exits or the decay runs; let this thread's next calls run the decay. */
+        atomic_fetch_add_explicit(&ebb_abandoned_pending, s->block_size, memory_order_relaxed);
+        ebb_heap_arm(ebb_tls_heap);
+    }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
                    EBB_SPAN_FULL))
         return;

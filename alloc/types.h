@@ -171,7 +171,8 @@ typedef struct ebb_heap {
     struct ebb_heap *abandoned_next;
     uint64_t purge_due;                 /* ms: when freed big blocks wait to be purged */
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
-    bool owned;                         /* a live thread (or the orphan lock) owns it */
+    _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
+                                           written under the pool lock */
     bool armed;                         /* memory waits to be purged: every malloc of
                                            this heap takes the slow path, which runs the
                                            decay, until none does (current[] is empty) */
