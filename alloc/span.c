@@ -122,6 +122,11 @@ void ebb_span_purge_free_blocks(ebb_span_t *s)
  * its full list, tell the owner (once) by pushing the span on heap.remote_spans. */
 void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
 {
+    /* Read the span before the push: after it, the owner may collect the block, empty
+     * the span and give it to another heap. */
+    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
+    bool abandoned = owner && !atomic_load_explicit(&owner->owned, memory_order_relaxed);
+    uint32_t block_size = s->block_size;
     atomic_fetch_add_explicit(&s->remote_pending, 1, memory_order_relaxed);
     ebb_block_t *old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     do {
@@ -129,11 +134,10 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
     } while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old, b,
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
-    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
-    if (ebb_unlikely(owner && !atomic_load_explicit(&owner->owned, memory_order_relaxed))) {
+    if (ebb_unlikely(abandoned)) {
         /* Freed into the heap of an exited thread: nobody collects it until a thread
          * exits or the decay runs; let this thread's next calls run the decay. */
-        atomic_fetch_add_explicit(&ebb_abandoned_pending, s->block_size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
         ebb_heap_arm(ebb_tls_heap);
     }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
