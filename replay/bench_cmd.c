@@ -114,7 +114,10 @@ int cmd_bench(int argc, char **argv)
     }
     if (n == 0)
         return 2;
-    mkdir(dir, 0755);
+    if (!cli_mkdirs(dir)) {
+        fprintf(stderr, "ebb bench: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
 
     /* hyperfine, allocators interleaved by its own ordering of one benchmark each */
     static char line[65536];

@@ -2,6 +2,8 @@
 #ifndef EBB_CLI_H
 #define EBB_CLI_H
 
+#include <stdbool.h>
+
 #include "trace.h"
 
 int cmd_record(int argc, char **argv);
@@ -14,6 +16,8 @@ int cmd_bench(int argc, char **argv);
 
 /* Prints "ebb: PATH: offset N: reason" and returns the exit code for bad input (2). */
 int cli_trace_error(const char *path, const trace_error_t *err);
+/* mkdir -p; true if the directory exists afterwards. */
+bool cli_mkdirs(const char *path);
 /* Directory of the running ebb executable (for finding libebb-record.so and libebb.so). */
 const char *cli_self_dir(void);
 

@@ -255,13 +255,10 @@ int cmd_compare(int argc, char **argv)
         return 2;
     }
     char sub[PATH_MAX];
-    mkdir(dir, 0755);
     snprintf(sub, sizeof sub, "%s/runs", dir);
-    mkdir(sub, 0755);
+    bool made = cli_mkdirs(sub);
     snprintf(sub, sizeof sub, "%s/timelines", dir);
-    mkdir(sub, 0755);
-    struct stat sb;
-    if (stat(sub, &sb) != 0) {
+    if (!made || !cli_mkdirs(sub)) {
         fprintf(stderr, "ebb: cannot create %s: %s\n", sub, strerror(errno));
         free(r);
         return 1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -13,6 +14,23 @@ int cli_trace_error(const char *path, const trace_error_t *err)
     fprintf(stderr, "ebb: %s: offset %llu: %s\n", path, (unsigned long long)err->offset,
             err->reason);
     return 2;
+}
+
+/* mkdir -p: creates path and its missing parents; true if it exists afterwards. */
+bool cli_mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(buf, 0755);
+    struct stat st;
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 const char *cli_self_dir(void)

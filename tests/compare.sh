@@ -58,19 +58,19 @@ PY
 # The budget check: holds, falls short, bad input.
 printf 'limit peak_rss ebb 1000 glibc\nlimit settled_rss ebb 1000 best-other # comment\n' >"$out/ok.txt"
 "$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
-    -o "$out/b" --check "$out/ok.txt" >"$out/ok.out" 2>/dev/null
+    -o "$out/deep/er/b" --check "$out/ok.txt" >"$out/ok.out" 2>/dev/null
 [ $? = 0 ] || fail "a budget that holds did not pass: $(cat "$out/ok.out")"
 printf 'limit run_time_s ebb 0.000001 glibc\n' >"$out/bad.txt"
 "$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
-    -o "$out/b" --check "$out/bad.txt" >"$out/bad.out" 2>/dev/null
+    -o "$out/deep/er/b" --check "$out/bad.txt" >"$out/bad.out" 2>/dev/null
 [ $? = 1 ] && grep -q "FAILED" "$out/bad.out" || fail "a violated budget did not fail with 1"
 printf 'limit nonsense ebb 1 glibc\n' >"$out/garbage.txt"
 "$ebb" compare "$here/../traces/git-log.trace" --alloc glibc --runs 1 --settle-ms 0 \
-    -o "$out/b" --check "$out/garbage.txt" >/dev/null 2>"$out/g.err"
+    -o "$out/deep/er/b" --check "$out/garbage.txt" >/dev/null 2>"$out/g.err"
 [ $? = 2 ] && grep -q "line 1: unknown metric" "$out/g.err" || fail "a bad budget did not exit 2"
 printf 'baseline %s\nlimit peak_rss ebb 1000 baseline\n' "$out/r/results.json" >"$out/base.txt"
 "$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
-    -o "$out/b" --check "$out/base.txt" >"$out/base.out" 2>/dev/null
+    -o "$out/deep/er/b" --check "$out/base.txt" >"$out/base.out" 2>/dev/null
 [ $? = 0 ] || fail "a baseline budget did not pass: $(cat "$out/base.out")"
 # ebb bench: a real command under two allocators, timed by hyperfine.
 if command -v hyperfine >/dev/null; then
