@@ -46,43 +46,6 @@ ebb_heap_t *ebb_heaps_first(void)
 
 static void collect_abandoned(bool wait);
 
-/* ---- span lists ---- */
-
-static void list_remove(ebb_span_list_t *l, ebb_span_t *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        l->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        l->last = s->prev;
-    s->next = s->prev = NULL;
-}
-
-static void list_push_front(ebb_span_list_t *l, ebb_span_t *s)
-{
-    s->prev = NULL;
-    s->next = l->first;
-    if (l->first)
-        l->first->prev = s;
-    else
-        l->last = s;
-    l->first = s;
-}
-
-static void list_push_back(ebb_span_list_t *l, ebb_span_t *s)
-{
-    s->next = NULL;
-    s->prev = l->last;
-    if (l->last)
-        l->last->next = s;
-    else
-        l->first = s;
-    l->last = s;
-}
-
 static void set_current(ebb_heap_t *heap, unsigned cls)
 {
     ebb_span_t *first = heap->queue[cls].first;
@@ -95,8 +58,8 @@ static void set_current(ebb_heap_t *heap, unsigned cls)
  * slow path never walks it again until a free brings it back. */
 static void park_full(ebb_heap_t *heap, ebb_span_t *s)
 {
-    list_remove(&heap->queue[s->cls], s);
-    list_push_back(&heap->full, s);
+    ebb_span_list_remove(&heap->queue[s->cls], s);
+    ebb_span_list_push_back(&heap->full, s);
     s->in_full = true;
     atomic_store_explicit(&s->full_state, EBB_SPAN_FULL, memory_order_seq_cst);
     /* A remote free that pushed before seeing FULL did not notify: look for it. */
@@ -105,9 +68,9 @@ static void park_full(ebb_heap_t *heap, ebb_span_t *s)
         if (atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
                                                     EBB_SPAN_ACTIVE, memory_order_acq_rel,
                                                     memory_order_relaxed)) {
-            list_remove(&heap->full, s);
+            ebb_span_list_remove(&heap->full, s);
             s->in_full = false;
-            list_push_back(&heap->queue[s->cls], s);
+            ebb_span_list_push_back(&heap->queue[s->cls], s);
         }
         /* else NOTIFIED: the span is on remote_spans and comes back from there. */
     }
@@ -115,9 +78,9 @@ static void park_full(ebb_heap_t *heap, ebb_span_t *s)
 
 static void unpark(ebb_heap_t *heap, ebb_span_t *s)
 {
-    list_remove(&heap->full, s);
+    ebb_span_list_remove(&heap->full, s);
     s->in_full = false;
-    list_push_back(&heap->queue[s->cls], s);
+    ebb_span_list_push_back(&heap->queue[s->cls], s);
     if (heap->current[s->cls] == &ebb_empty_span)
         heap->current[s->cls] = s;
 }
@@ -206,10 +169,10 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
         }
         ebb_span_init(s, cls, heap);
         ebb_span_extend(s);
-        list_push_front(q, s);
+        ebb_span_list_push_front(q, s);
     } else if (s != q->first) {
-        list_remove(q, s);
-        list_push_front(q, s);
+        ebb_span_list_remove(q, s);
+        ebb_span_list_push_front(q, s);
     }
     heap->current[cls] = s;
     return s;
@@ -331,7 +294,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
     }
     if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0 &&
         s != heap->current[s->cls]) {
-        list_remove(&heap->queue[s->cls], s);
+        ebb_span_list_remove(&heap->queue[s->cls], s);
         ebb_pool_return_span(s, false);
         if (ebb_purge_tick())
             collect_abandoned(false);
@@ -361,7 +324,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
             next = s->next;
             ebb_span_collect(s);
             if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0) {
-                list_remove(&heap->queue[c], s);
+                ebb_span_list_remove(&heap->queue[c], s);
                 ebb_pool_return_span(s, purge_now);
             }
         }

@@ -123,6 +123,42 @@ static inline void ebb_block_set_next(const ebb_span_t *s, ebb_block_t *b, ebb_b
     b->next_enc = (uintptr_t)next ^ s->key;
 }
 
+/* Doubly linked span lists (heap queues, full lists, the pool's dirty lists). */
+static inline void ebb_span_list_remove(ebb_span_list_t *l, ebb_span_t *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        l->last = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static inline void ebb_span_list_push_front(ebb_span_list_t *l, ebb_span_t *s)
+{
+    s->prev = NULL;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    else
+        l->last = s;
+    l->first = s;
+}
+
+static inline void ebb_span_list_push_back(ebb_span_list_t *l, ebb_span_t *s)
+{
+    s->next = NULL;
+    s->prev = l->last;
+    if (l->last)
+        l->last->next = s;
+    else
+        l->first = s;
+    l->last = s;
+}
+
 /* Owner: take the first free block of a span (NULL if none). Used by the fast path and
  * the slow path alike. */
 static inline void *ebb_span_pop(ebb_span_t *s)

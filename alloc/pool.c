@@ -77,30 +77,14 @@ static void partial_remove(ebb_chunk_t *c, unsigned kind)
 
 static void dirty_push(ebb_span_t *s, unsigned kind)
 {
-    ebb_span_list_t *l = &dirty[kind];
-    s->prev = NULL;
-    s->next = l->first;
-    if (l->first)
-        l->first->prev = s;
-    else
-        l->last = s;
-    l->first = s;
+    ebb_span_list_push_front(&dirty[kind], s);
     s->chunk->dirty_spans++;
     atomic_store_explicit(&dirty_bytes, dirty_bytes + span_touched(s), memory_order_relaxed);
 }
 
 static void dirty_remove(ebb_span_t *s, unsigned kind)
 {
-    ebb_span_list_t *l = &dirty[kind];
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        l->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        l->last = s->prev;
-    s->next = s->prev = NULL;
+    ebb_span_list_remove(&dirty[kind], s);
     s->chunk->dirty_spans--;
     atomic_store_explicit(&dirty_bytes, dirty_bytes - span_touched(s), memory_order_relaxed);
 }

@@ -3,6 +3,7 @@
 #define EBB_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "trace.h"
 
@@ -16,6 +17,8 @@ int cmd_bench(int argc, char **argv);
 
 /* Prints "ebb: PATH: offset N: reason" and returns the exit code for bad input (2). */
 int cli_trace_error(const char *path, const trace_error_t *err);
+/* Writes s as a JSON string literal. */
+void cli_json_str(FILE *f, const char *s);
 /* mkdir -p; true if the directory exists afterwards. */
 bool cli_mkdirs(const char *path);
 /* Directory of the running ebb executable (for finding libebb-record.so and libebb.so). */

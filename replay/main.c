@@ -33,6 +33,20 @@ bool cli_mkdirs(const char *path)
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+void cli_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 const char *cli_self_dir(void)
 {
     static char dir[PATH_MAX];

@@ -433,19 +433,6 @@ static void *map_anon(size_t n)
     return p == MAP_FAILED ? NULL : p;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", *s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 static int child_main(int fd, const replay_options_t *opt)
 {
@@ -540,11 +527,11 @@ static int child_main(int fd, const replay_options_t *opt)
         }
     }
     fprintf(out, "{\n  \"trace\": ");
-    json_str(out, opt->trace);
+    cli_json_str(out, opt->trace);
     fprintf(out, ",\n  \"allocator\": ");
-    json_str(out, opt->alloc_name);
+    cli_json_str(out, opt->alloc_name);
     fprintf(out, ",\n  \"allocator_path\": ");
-    json_str(out, opt->alloc_path ? opt->alloc_path : "");
+    cli_json_str(out, opt->alloc_path ? opt->alloc_path : "");
     fprintf(out,
             ",\n  \"threads\": %llu,\n  \"events\": %llu,\n  \"calls\": %llu,\n"
             "  \"failed_calls\": %llu,\n  \"run_time_s\": %.6f,\n  \"alloc_time_s\": %.6f,\n"

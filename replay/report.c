@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "compare.h"
 
 /* The columns of the tables, in order. */
@@ -140,19 +141,6 @@ static int write_summary(const cmp_results_t *r, const char *dir)
     return fclose(f) != 0;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", *s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 static void json_metrics(FILE *f, const double *v)
 {
@@ -194,10 +182,10 @@ static int write_json(const cmp_results_t *r, const char *dir)
     struct utsname u;
     uname(&u);
     fprintf(f, "{\n  \"ebb_version\": \"%s\",\n  \"machine\": {\"cpu\": ", EBB_VERSION_TEXT);
-    json_str(f, cpu);
+    cli_json_str(f, cpu);
     fprintf(f, ", \"cores\": %ld, \"memory_bytes\": %ld, \"kernel\": ", sysconf(_SC_NPROCESSORS_ONLN),
             sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE));
-    json_str(f, u.release);
+    cli_json_str(f, u.release);
     fprintf(f, "},\n  \"runs\": %d,\n  \"settle_ms\": %ld,\n  \"seconds\": %.1f,\n"
                "  \"metrics\": [", r->runs, r->settle_ms, r->seconds);
     for (int m = 0; m < M_COUNT; m++)
@@ -205,26 +193,26 @@ static int write_json(const cmp_results_t *r, const char *dir)
     fprintf(f, "],\n  \"allocators\": [");
     for (int a = 0; a < r->nallocs; a++) {
         fprintf(f, "%s\n    {\"name\": ", a ? "," : "");
-        json_str(f, r->allocs[a]);
+        cli_json_str(f, r->allocs[a]);
         fprintf(f, ", \"path\": ");
-        json_str(f, r->alloc_paths[a]);
+        cli_json_str(f, r->alloc_paths[a]);
         fprintf(f, ", \"version\": ");
-        json_str(f, r->alloc_versions[a]);
+        cli_json_str(f, r->alloc_versions[a]);
         fprintf(f, "}");
     }
     fprintf(f, "\n  ],\n  \"traces\": [");
     for (int t = 0; t < r->ntraces; t++) {
         const cmp_trace_t *tr = &r->traces[t];
         fprintf(f, "%s\n    {\"name\": ", t ? "," : "");
-        json_str(f, tr->name);
+        cli_json_str(f, tr->name);
         fprintf(f, ", \"path\": ");
-        json_str(f, tr->path);
+        cli_json_str(f, tr->path);
         fprintf(f, ", \"events\": %llu, \"threads\": %llu, \"results\": {", tr->events,
                 tr->threads);
         for (int a = 0; a < r->nallocs; a++) {
             const cmp_cell_t *c = &r->cells[t][a];
             fprintf(f, "%s\n      ", a ? "," : "");
-            json_str(f, r->allocs[a]);
+            cli_json_str(f, r->allocs[a]);
             fprintf(f, ": {\"runs\": %d, \"median\": ", c->nruns);
             json_metrics(f, c->median);
             fprintf(f, ", \"min\": ");
