@@ -29,31 +29,28 @@ static long page;
 static long baseline;
 static int64_t live, peak_live;
 
+/* Reads a small /proc file without stdio; its length, or 0. */
+static size_t read_proc(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return n > 0 ? (size_t)n : 0;
+}
+
 static long statm_rss(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *sp = strchr(buf, ' ');
+    char *sp = read_proc("/proc/self/statm", buf, sizeof buf) ? strchr(buf, ' ') : NULL;
     return sp ? atol(sp + 1) * page : 0;
 }
 
 static long hwm(void)
 {
     char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strstr(buf, "VmHWM:");
+    char *p = read_proc("/proc/self/status", buf, sizeof buf) ? strstr(buf, "VmHWM:") : NULL;
     return p ? atol(p + 6) * 1024 : 0;
 }
 

@@ -226,33 +226,35 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Resident bytes, read without stdio (which would allocate). */
+/* Reads a small /proc file into buf without stdio (which would allocate); its length,
+ * or 0. */
+static size_t read_proc(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Resident bytes. */
 static long rss_bytes(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!read_proc("/proc/self/statm", buf, sizeof buf))
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     char *sp = strchr(buf, ' ');
     return sp ? atol(sp + 1) * R.page : 0;
 }
 
+/* A "Name:   N kB" field of /proc/self/status, in bytes. */
 static long status_field(const char *name)
 {
     char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!read_proc("/proc/self/status", buf, sizeof buf))
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     char *p = strstr(buf, name);
     return p ? atol(p + strlen(name)) * 1024 : 0;
 }
