@@ -523,6 +523,66 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
     return real.execvpe(file, argv, envp);
 }
 
+/* The l-forms build their argument vector and go through the v-forms above (glibc's
+ * own call execve internally, out of reach of interposition). */
+#define MAX_EXEC_ARGS 65536
+
+/* The argument vector of an l-form, in memory from mmap (not the program's
+ * allocator, not the stack of a thread that may be small); NULL if none. */
+static char **collect_args(const char *arg0, va_list ap, char *const **envp)
+{
+    char **argv = mmap(NULL, MAX_EXEC_ARGS * sizeof(char *), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (argv == MAP_FAILED) {
+        errno = E2BIG;
+        return NULL;
+    }
+    int n = 0;
+    argv[n++] = (char *)(uintptr_t)arg0;
+    while (n < MAX_EXEC_ARGS - 1 && (argv[n] = va_arg(ap, char *)) != NULL)
+        n++;
+    argv[n] = NULL;
+    if (envp)
+        *envp = va_arg(ap, char *const *);
+    return argv;
+}
+
+static int exec_done(char **argv, int rc)
+{
+    int saved = errno;
+    munmap(argv, MAX_EXEC_ARGS * sizeof(char *));
+    errno = saved;
+    return rc;
+}
+
+EXPORT int execl(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    char **argv = collect_args(arg0, ap, NULL);
+    va_end(ap);
+    return argv ? exec_done(argv, execv(path, argv)) : -1;
+}
+
+EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    char **argv = collect_args(arg0, ap, NULL);
+    va_end(ap);
+    return argv ? exec_done(argv, execvp(file, argv)) : -1;
+}
+
+EXPORT int execle(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    char *const *envp = NULL;
+    char **argv = collect_args(arg0, ap, &envp);
+    va_end(ap);
+    return argv ? exec_done(argv, execve(path, argv, envp)) : -1;
+}
+
 /* Phase markers from the program: find it with dlsym(RTLD_DEFAULT, "ebb_record_marker"). */
 EXPORT void ebb_record_marker(const char *label)
 {

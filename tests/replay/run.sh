@@ -67,6 +67,21 @@ kill)
         fail "expected all 5000 mallocs before the kill"
     echo "ok: a SIGKILLed program leaves a complete trace"
     ;;
+ends)
+    # However the program ends, the trace holds every call made before.
+    for how in _exit abort exec; do
+        rm -f "$work"/t*
+        "$ebb" record -o "$work/t" -- "$workload" $how >/dev/null 2>&1
+        "$ebb" info "$work/t" >"$work/info" || fail "$how: the trace does not decode"
+        [ "$(awk '$1 == "malloc" { print $2 }' "$work/info")" = 3000 ] ||
+            fail "$how: expected the 3000 mallocs made before the end"
+    done
+    grep -q "^  exec  *1$" "$work/info" || fail "exec: no exec event"
+    n=$(ls "$work"/t* | wc -l)
+    [ "$n" = 2 ] || fail "exec: expected a trace for each program image, got $n"
+    "$ebb" info "$work"/t.* | grep -q "^  malloc  *1000$" || fail "exec: the new image's calls"
+    echo "ok: _exit, abort and exec leave complete traces"
+    ;;
 corrupt)
     "$ebb" record -o "$work/t" -- "$workload" threads 2>/dev/null || fail "record failed"
     size=$(stat -c %s "$work/t")

@@ -3,7 +3,10 @@
  *                    aligned call, 1010 free, two phase markers
  *   workload fork    the same in a forked child too (the child writes its own trace)
  *   workload kill    5000 mallocs, then SIGKILL to itself
- *   workload threads 4 threads, every block freed by a different thread than made it */
+ *   workload threads 4 threads, every block freed by a different thread than made it
+ *   workload _exit|abort|exec
+ *                    3000 mallocs, then _exit(0), abort() or exec of this program
+ *                    with "calls" */
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -84,6 +87,17 @@ int main(int argc, char **argv)
             if (!malloc(100))
                 return 1;
         kill(getpid(), SIGKILL);
+    } else if (strcmp(mode, "_exit") == 0 || strcmp(mode, "abort") == 0 ||
+               strcmp(mode, "exec") == 0) {
+        for (int i = 0; i < 3000; i++)
+            if (!malloc(64))
+                return 1;
+        if (strcmp(mode, "_exit") == 0)
+            _exit(0);
+        if (strcmp(mode, "abort") == 0)
+            abort();
+        execl("/proc/self/exe", "workload", "calls", (char *)NULL);
+        return 1;
     } else if (strcmp(mode, "threads") == 0) {
         pthread_t t[THREADS];
         for (long i = 0; i < THREADS; i++)
