@@ -247,6 +247,13 @@ int convert_raw(const char *raw_path, const char *trace_path, int level, convert
         close(fd);
         return 2;
     }
+    /* The file is sparse and sized for the worst case: map only what was handed out. */
+    raw_header_t head;
+    if (pread(fd, &head, sizeof head, 0) == (ssize_t)sizeof head) {
+        uint64_t used = atomic_load(&head.next_chunk);
+        if (used >= RAW_HEADER_SIZE && used < size)
+            size = (size_t)used;
+    }
     const uint8_t *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (base == MAP_FAILED) {
