@@ -39,11 +39,6 @@ uintptr_t ebb_self(void)
     return (uintptr_t)&ebb_tls_heap;
 }
 
-ebb_heap_t *ebb_heaps_first(void)
-{
-    return all_heaps;
-}
-
 static void collect_abandoned(bool wait);
 
 static void set_current(ebb_heap_t *heap, unsigned cls)

@@ -184,7 +184,6 @@ void ebb_heap_arm(ebb_heap_t *heap);
 extern _Atomic size_t ebb_abandoned_pending;
 void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now);
 void ebb_heaps_after_fork_child(void);
-ebb_heap_t *ebb_heaps_first(void);
 void ebb_heaps_trim(void);            /* collect every heap, release empty spans */
 void ebb_heap_key_init(void);
 void ebb_heaps_collect_abandoned(void); /* for the background thread */

@@ -130,13 +130,15 @@ int cmd_bench(int argc, char **argv)
     snprintf(path, sizeof path, "%s/hyperfine.md", dir);
     shell_quote(line, sizeof line, path);
     for (int a = 0; a < n; a++) {
-        char one[16384] = "";
-        snprintf(one, sizeof one, "env %s%s ", paths[a][0] ? "LD_PRELOAD=" : "-u LD_PRELOAD",
-                 "");
+        /* env -u LD_PRELOAD CMD (glibc) or env 'LD_PRELOAD=PATH' CMD, quoted for sh */
+        char one[16384] = "env ";
         if (paths[a][0]) {
-            one[strlen(one) - 1] = 0;
-            strncat(one, paths[a], sizeof one - strlen(one) - 2);
+            char assign[PATH_MAX + 16];
+            snprintf(assign, sizeof assign, "LD_PRELOAD=%.4000s", paths[a]);
+            shell_quote(one, sizeof one, assign);
             strncat(one, " ", sizeof one - strlen(one) - 1);
+        } else {
+            strncat(one, "-u LD_PRELOAD ", sizeof one - strlen(one) - 1);
         }
         for (char **c = cmd; *c; c++) {
             shell_quote(one, sizeof one, *c);
