@@ -21,10 +21,13 @@ void *ebb_calloc_impl(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+#ifndef EBB_DEBUG_BUILD
+    /* Large blocks come zeroed from the kernel or are zeroed by the large allocator. */
     if (total > EBB_MAX_CLASS_SIZE) {
         ebb_ensure_init();
         return ebb_large_alloc(total, 0, true);
     }
+#endif
     void *p = ebb_alloc_impl(total);
     if (p)
         memset(p, 0, total);
@@ -33,6 +36,9 @@ void *ebb_calloc_impl(size_t count, size_t size)
 
 void *ebb_realloc_impl(void *p, size_t size, const char *func)
 {
+#ifdef EBB_DEBUG_BUILD
+    return ebb_debug_realloc(p, size, func);
+#endif
     if (!p)
         return ebb_alloc_impl(size);
     if (size == 0) {
@@ -73,10 +79,10 @@ void *ebb_reallocarray_impl(void *p, size_t count, size_t size, const char *func
 /* align: a power of two. Blocks of a class whose size is a multiple of align are all
  * aligned to it (spans start at multiples of their own size, which is at least the
  * block size), and there is a power-of-two class at every doubling up to 1 MiB. */
-void *ebb_aligned_impl(size_t align, size_t size)
+void *ebb_core_aligned(size_t align, size_t size)
 {
     if (align <= EBB_MIN_ALIGN)
-        return ebb_alloc_impl(size);
+        return ebb_core_alloc(size);
     ebb_ensure_init();
     if (size <= EBB_MAX_CLASS_SIZE && align <= EBB_MAX_CLASS_SIZE) {
         unsigned cls = ebb_class_of(size < align ? align : size);
@@ -89,6 +95,15 @@ void *ebb_aligned_impl(size_t align, size_t size)
         return NULL;
     }
     return ebb_large_alloc(size, align, false);
+}
+
+void *ebb_aligned_impl(size_t align, size_t size)
+{
+#ifdef EBB_DEBUG_BUILD
+    return ebb_debug_alloc(size, align, "aligned_alloc");
+#else
+    return ebb_core_aligned(align, size);
+#endif
 }
 
 /* memalign and aligned_alloc: the alignment must be a power of two (EINVAL otherwise);

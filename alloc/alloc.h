@@ -24,7 +24,7 @@ static inline void *ebb_alloc_class(unsigned cls)
     return ebb_heap_malloc_slow(heap, cls);
 }
 
-static inline void *ebb_alloc_impl(size_t size)
+static inline void *ebb_core_alloc(size_t size)
 {
     if (ebb_likely(size <= EBB_SMALL_LOOKUP_MAX))
         return ebb_alloc_class(ebb_class_of_small[(size + 15) >> 4]);
@@ -60,7 +60,7 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     return s;
 }
 
-static inline void ebb_free_impl(void *p, const char *func)
+static inline void ebb_core_free(void *p, const char *func)
 {
     if (ebb_unlikely(!p))
         return;
@@ -90,7 +90,7 @@ static inline void ebb_free_impl(void *p, const char *func)
     ebb_span_remote_free(s, b);
 }
 
-static inline size_t ebb_usable_impl(const void *p, const char *func)
+static inline size_t ebb_core_usable(const void *p, const char *func)
 {
     if (!p)
         return 0;
@@ -98,6 +98,39 @@ static inline size_t ebb_usable_impl(const void *p, const char *func)
     ebb_span_t *s = ebb_block_lookup(p, func, &large);
     return s ? s->block_size : large->usable;
 }
+
+void *ebb_core_aligned(size_t align, size_t size); /* alloc.c; align a power of two */
+
+/* The entry points the API files call: the allocator itself, or in libebb-debug.so the
+ * checking layer around it (debug.h). */
+#ifdef EBB_DEBUG_BUILD
+#include "debug.h"
+static inline void *ebb_alloc_impl(size_t size)
+{
+    return ebb_debug_alloc(size, 0, "malloc");
+}
+static inline void ebb_free_impl(void *p, const char *func)
+{
+    ebb_debug_free(p, func);
+}
+static inline size_t ebb_usable_impl(const void *p, const char *func)
+{
+    return ebb_debug_usable(p, func);
+}
+#else
+static inline void *ebb_alloc_impl(size_t size)
+{
+    return ebb_core_alloc(size);
+}
+static inline void ebb_free_impl(void *p, const char *func)
+{
+    ebb_core_free(p, func);
+}
+static inline size_t ebb_usable_impl(const void *p, const char *func)
+{
+    return ebb_core_usable(p, func);
+}
+#endif
 
 /* alloc.c — the entry points beyond the fast paths; `func` names the caller's function
  * in misuse messages ("free", "ebb_free", ...). */

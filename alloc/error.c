@@ -36,15 +36,41 @@ static void put_ptr(const void *p)
     put(buf);
 }
 
-/* "ebb: free(): double free of 0x7f12..." then abort(). */
-void ebb_fatal_ptr(const char *func, const char *what, const void *p)
+static void put_ptr_message(const char *func, const char *what, const void *p)
 {
     put("ebb: ");
-    put(func);
-    put("(): ");
+    if (func) {
+        put(func);
+        put("(): ");
+    }
     put(what);
     put(" ");
     put_ptr(p);
+}
+
+/* "ebb: free(): double free of 0x7f12..." then abort(). */
+void ebb_fatal_ptr(const char *func, const char *what, const void *p)
+{
+    put_ptr_message(func, what, p);
+    put("\n");
+    abort();
+}
+
+void ebb_fatal_ptr_at(const char *func, const char *what, const void *p, size_t off)
+{
+    put_ptr_message(func, what, p);
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + off % 10);
+        off /= 10;
+    } while (off);
+    char buf[sizeof digits + 1];
+    for (int i = 0; i < n; i++)
+        buf[i] = digits[n - 1 - i];
+    buf[n] = 0;
+    put(" at offset ");
+    put(buf);
     put("\n");
     abort();
 }

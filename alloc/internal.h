@@ -48,6 +48,9 @@ static inline size_t ebb_align_up(size_t n, size_t align)
 EBB_COLD __attribute__((noreturn)) void ebb_fatal_ptr(const char *func, const char *what,
                                                       const void *p);
 EBB_COLD __attribute__((noreturn)) void ebb_fatal_freed(const char *func, const void *p);
+/* "ebb: FUNC(): WHAT P at offset OFF" then abort(). */
+EBB_COLD __attribute__((noreturn)) void ebb_fatal_ptr_at(const char *func, const char *what,
+                                                         const void *p, size_t off);
 EBB_COLD void ebb_warn(const char *msg1, const char *msg2);
 
 /* options.c — EBB_* environment options, read once. */
@@ -56,6 +59,7 @@ typedef struct ebb_options {
     bool madv_free;     /* EBB_PURGE=free */
     long decay_ms;      /* EBB_DECAY_MS: delay before free pages are purged; 0 now, -1 never */
     bool background;    /* EBB_BACKGROUND=1: a thread runs the decay on time */
+    bool debug;         /* EBB_DEBUG=1: asks for libebb-debug.so's checks */
 } ebb_options_t;
 extern ebb_options_t ebb_opt;
 void ebb_options_init(void);
@@ -114,9 +118,17 @@ void ebb_span_purge_pages(ebb_span_t *s);  /* small spans: purge all-free pages 
 void ebb_span_unpurge(ebb_span_t *s);      /* carve the blocks on purged pages again */
 extern ebb_span_t ebb_empty_span;
 
+#ifdef EBB_DEBUG_BUILD
+void ebb_debug_check_link(const ebb_span_t *s, const ebb_block_t *b, const ebb_block_t *next);
+#endif
+/* Owner only (the debug build checks the link against the span's carved blocks). */
 static inline ebb_block_t *ebb_block_next(const ebb_span_t *s, const ebb_block_t *b)
 {
-    return (ebb_block_t *)(b->next_enc ^ s->key);
+    ebb_block_t *next = (ebb_block_t *)(b->next_enc ^ s->key);
+#ifdef EBB_DEBUG_BUILD
+    ebb_debug_check_link(s, b, next);
+#endif
+    return next;
 }
 static inline void ebb_block_set_next(const ebb_span_t *s, ebb_block_t *b, ebb_block_t *next)
 {

@@ -33,6 +33,7 @@ static const option_desc_t options[] = {
     {"EBB_PURGE", OPT_CHOICE, purge_choices, 0, 0, &ebb_opt.madv_free},
     {"EBB_DECAY_MS", OPT_INT, NULL, -1, 3600 * 1000, &ebb_opt.decay_ms},
     {"EBB_BACKGROUND", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.background},
+    {"EBB_DEBUG", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.debug},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -93,6 +94,16 @@ void ebb_options_init(void)
         if (v)
             parse(&options[i], v);
     }
+    /* The checks are compiled into the debug library only, so that the release
+     * library's fast paths test no flag: say so rather than ignore the request. */
+#ifdef EBB_DEBUG_BUILD
+    if (secure_getenv("EBB_DEBUG") && !ebb_opt.debug)
+        ebb_warn("EBB_DEBUG=0 has no effect: ", "libebb-debug.so always checks");
+#else
+    if (ebb_opt.debug)
+        ebb_warn("EBB_DEBUG=1 has no effect in libebb.so: ",
+                 "preload libebb-debug.so for the debug checks");
+#endif
     if (getauxval(AT_SECURE) || !environ)
         return;
     for (char **e = environ; *e; e++) {

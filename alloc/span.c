@@ -1,6 +1,9 @@
 /* span.c — one span's blocks: carving, collecting remote frees, remote free itself. */
 #include "internal.h"
 #include "sizeclass.h"
+#ifdef EBB_DEBUG_BUILD
+#include "debug.h"
+#endif
 
 /* The span every heap's current[] points to when it has none for a class: it has no
  * free block, so the fast path falls through to the slow path without a NULL test. */
@@ -43,6 +46,9 @@ void ebb_span_extend(ebb_span_t *s)
     if (n > s->reserved - s->capacity)
         n = s->reserved - s->capacity;
     uintptr_t first = s->start + (uintptr_t)s->capacity * s->block_size;
+#ifdef EBB_DEBUG_BUILD
+    ebb_debug_fill_carved((void *)first, (size_t)n * s->block_size);
+#endif
     ebb_block_t *b = (ebb_block_t *)first;
     for (uint32_t i = 1; i < n; i++) {
         ebb_block_t *next = (ebb_block_t *)((uintptr_t)b + s->block_size);

@@ -28,4 +28,5 @@ expect malformed-choice "^ebb: warning: ignoring malformed value of EBB_PURGE$" 
 expect valid "warning" 0 EBB_DECAY_MS=0 EBB_PURGE=free EBB_STATS=0
 expect tool-variables "warning" 0 EBB_RECORD_OUTPUT=x EBB_REPLAY_X=y
 expect stats "^in use bytes" 2 EBB_STATS=1
+expect debug-needs-library "^ebb: warning: EBB_DEBUG=1 has no effect in libebb.so: preload libebb-debug.so" 1 EBB_DEBUG=1
 exit $fail

@@ -59,6 +59,44 @@ int main(int argc, char **argv)
         show(p);
         if (fs)
             fs(p, 5000);
+    } else if (strcmp(c, "overflow_by_one") == 0) { /* the debug library's cases */
+        char *p = malloc(100);
+        show(p);
+        p[100] = 1;
+        free(p);
+    } else if (strcmp(c, "overflow_large") == 0) {
+        char *p = malloc(3 << 20);
+        show(p);
+        p[(3 << 20) + 5] = 1;
+        free(p);
+    } else if (strcmp(c, "overflow_size_word") == 0) {
+        char *p = malloc(100);
+        show(p);
+        memset(p, 'x', 128); /* to the end of its 128-byte block: the size word too */
+        free(p);
+    } else if (strcmp(c, "write_after_free") == 0) {
+        char *p = malloc(100);
+        show(p);
+        free(p);
+        p[40] = 'x';
+        for (int i = 0; i < 100000; i++)
+            if (malloc(100) == p)
+                break;
+    } else if (strcmp(c, "free_list_corrupted") == 0) {
+        char *p = malloc(100);
+        show(p);
+        free(p);
+        memset(p, 'x', 8);
+        for (int i = 0; i < 100000; i++)
+            if (malloc(100) == p)
+                break;
+    } else if (strcmp(c, "double_free_debug") == 0) {
+        char *p = malloc(100);
+        char *q = malloc(100);
+        show(p);
+        free(p);
+        free(q);
+        free(p);
     } else {
         return 2;
     }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # run.sh TARGET SECONDS BUILD_DIR — build a libFuzzer target with clang (ASan, UBSan)
 # and fuzz it for SECONDS from a seed corpus (small traces made by ebb gen, a shipped
-# recorded trace, example budgets). Exit 77 (skipped) when clang's libFuzzer is missing.
+# recorded trace, example budgets, option lines). Exit 77 (skipped) when clang's
+# libFuzzer is missing.
 set -u
 target=$1
 seconds=$2
@@ -24,6 +25,11 @@ budget)
     cp "$src/bench/budget.txt" "$work/corpus/seed-budget.txt"
     printf 'baseline x.json\nlimit peak_rss ebb 1.1 best-other server\n' >"$work/corpus/seed-2.txt"
     ;;
+options)
+    files=("$here/fuzz_options.c" "$src/alloc/options.c" "$src/alloc/error.c")
+    printf 'DECAY_MS=100\nPURGE=free\nSTATS=1\n' >"$work/corpus/seed-1.txt"
+    printf 'EBB_DECAY_MS=-1\nBACKGROUND=1\nDEBUG=0\nNO_SUCH=x\n' >"$work/corpus/seed-2.txt"
+    ;;
 *)
     echo "unknown target $target"
     exit 2
@@ -31,7 +37,7 @@ budget)
 esac
 zstd_inc=$(pkg-config --cflags libzstd 2>/dev/null)
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -D_GNU_SOURCE -DEBB_VERSION_TEXT='"fuzz"' -I"$src/replay" $zstd_inc \
+        -D_GNU_SOURCE -DEBB_VERSION_TEXT='"fuzz"' -I"$src/replay" -I"$src/alloc" $zstd_inc \
         "${files[@]}" -o "$work/fuzz" -lzstd -lm 2>"$work/build.log"; then
     if grep -q "fuzzer" "$work/build.log"; then
         echo "libFuzzer is not available (libclang-rt-14-dev)"; exit 77
