@@ -6,7 +6,18 @@
  *   batch100    malloc 100 blocks, then free them (ns per malloc+free pair)
  *   batch1000   the same with 1000 blocks
  *   prodcons    one thread allocates, another frees (ns per block, wall time)
- * Usage: micro [CASE...] (default: all). */
+ *   calloc      calloc of 100 blocks of 16..4096 B, then free (ns per pair)
+ *   realloc     a buffer grown by realloc in steps of 16..64 B from 16 B to 64 KiB
+ *               (ns per realloc)
+ *   aligned     aligned_alloc of 100 blocks, alignments 32..4096, then free (ns per pair)
+ *   threadsN    20 M pairs of batch100 shared among N = 1, 2, 4, 8 threads, each on
+ *               its own blocks (wall ns per pair)
+ *   falseshare  blocks allocated by one thread, freed by 4 others, which then allocate
+ *               small blocks of their own and write them hard: an allocator that puts
+ *               different threads' blocks on one cache line makes the writes slow
+ *               (wall ns per write)
+ * Usage: micro [CASE...] (default: all). Each case is also run alone by bench/run.py,
+ * so that its peak RSS is its own. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -71,6 +82,125 @@ static double bench_batch(int batch)
     return t;
 }
 
+static double bench_calloc(void)
+{
+    const long rounds = 10000000 / 100;
+    void *blocks[100];
+    long k = 0;
+    double t0 = now_ns();
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < 100; i++) {
+            unsigned char *p = calloc(1, sizes[k++ & (NSIZES - 1)]);
+            sink = p[0];
+            blocks[i] = p;
+        }
+        for (int i = 0; i < 100; i++)
+            free(blocks[i]);
+    }
+    return (now_ns() - t0) / (double)(rounds * 100);
+}
+
+static double bench_realloc(void)
+{
+    long n = 0, k = 0;
+    double t0 = now_ns();
+    for (int r = 0; r < 40000; r++) {
+        size_t size = 16;
+        unsigned char *p = malloc(size);
+        while (size < 65536) {
+            size += 16 + sizes[k++ & (NSIZES - 1)] % 49;
+            p = realloc(p, size);
+            p[size - 1] = (unsigned char)size;
+            n++;
+        }
+        sink = p[size - 1];
+        free(p);
+    }
+    return (now_ns() - t0) / (double)n;
+}
+
+static double bench_aligned(void)
+{
+    const long rounds = 4000000 / 100;
+    void *blocks[100];
+    long k = 0;
+    double t0 = now_ns();
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < 100; i++) {
+            size_t align = (size_t)32 << (k % 8); /* 32 .. 4096 */
+            size_t size = (sizes[k++ & (NSIZES - 1)] + align - 1) & ~(align - 1);
+            unsigned char *p = aligned_alloc(align, size);
+            p[0] = 1;
+            blocks[i] = p;
+        }
+        for (int i = 0; i < 100; i++)
+            free(blocks[i]);
+    }
+    return (now_ns() - t0) / (double)(rounds * 100);
+}
+
+/* threadsN: the batch100 loop in each of N threads. */
+static const long total_pairs = 20000000; /* shared among the threads */
+
+static void *churn_thread(void *arg)
+{
+    long k = 0;
+    void *blocks[100];
+    for (long r = 0; r < (long)(intptr_t)arg / 100; r++) {
+        for (int i = 0; i < 100; i++) {
+            unsigned char *p = malloc(sizes[k++ & (NSIZES - 1)]);
+            p[0] = (unsigned char)i;
+            blocks[i] = p;
+        }
+        for (int i = 0; i < 100; i++)
+            free(blocks[i]);
+    }
+    return NULL;
+}
+
+static double bench_threads(int n)
+{
+    pthread_t t[8];
+    double t0 = now_ns();
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, churn_thread, (void *)(intptr_t)(total_pairs / n));
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    return (now_ns() - t0) / (double)total_pairs;
+}
+
+/* falseshare: each worker frees a block the main thread allocated, then repeatedly
+ * allocates an 8-byte block and writes it. */
+#define SHARE_THREADS 4
+static const long share_rounds = 50000, share_writes = 5000;
+
+static void *share_thread(void *arg)
+{
+    free(arg);
+    for (long r = 0; r < share_rounds; r++) {
+        unsigned char *p = malloc(8);
+        volatile unsigned char *v = p; /* every write goes to memory */
+        for (long w = 0; w < share_writes; w++)
+            v[w & 7] = (unsigned char)(v[w & 7] + 1);
+        free(p);
+    }
+    return NULL;
+}
+
+static double bench_falseshare(void)
+{
+    pthread_t t[SHARE_THREADS];
+    void *given[SHARE_THREADS];
+    for (int i = 0; i < SHARE_THREADS; i++)
+        given[i] = malloc(8);
+    double t0 = now_ns();
+    for (int i = 0; i < SHARE_THREADS; i++)
+        pthread_create(&t[i], NULL, share_thread, given[i]);
+    for (int i = 0; i < SHARE_THREADS; i++)
+        pthread_join(t[i], NULL);
+    return (now_ns() - t0) / (double)(share_rounds * share_writes * SHARE_THREADS);
+}
+
 /* Single-producer single-consumer ring of pointers. */
 #define RING 4096
 static _Atomic(void *) ring[RING];
@@ -106,26 +236,54 @@ static double bench_prodcons(void)
     return (now_ns() - t0) / (double)transfers;
 }
 
+typedef struct bench_case {
+    const char *name;
+    double (*run)(void);
+    int arg; /* for run_n */
+    double (*run_n)(int);
+} bench_case_t;
+
+static double batch100(void)
+{
+    return bench_batch(100);
+}
+
+static double batch1000(void)
+{
+    return bench_batch(1000);
+}
+
+static const bench_case_t cases[] = {
+    {"pair", bench_pair, 0, NULL},
+    {"batch100", batch100, 0, NULL},
+    {"batch1000", batch1000, 0, NULL},
+    {"calloc", bench_calloc, 0, NULL},
+    {"realloc", bench_realloc, 0, NULL},
+    {"aligned", bench_aligned, 0, NULL},
+    {"prodcons", bench_prodcons, 0, NULL},
+    {"threads1", NULL, 1, bench_threads},
+    {"threads2", NULL, 2, bench_threads},
+    {"threads4", NULL, 4, bench_threads},
+    {"threads8", NULL, 8, bench_threads},
+    {"falseshare", bench_falseshare, 0, NULL},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
 int main(int argc, char **argv)
 {
     init_sizes();
-    const char *all[] = {"pair", "batch100", "batch1000", "prodcons"};
-    int ncases = argc > 1 ? argc - 1 : 4;
+    int ncases = argc > 1 ? argc - 1 : (int)NCASES;
     for (int i = 0; i < ncases; i++) {
-        const char *c = argc > 1 ? argv[i + 1] : all[i];
-        double ns;
-        if (strcmp(c, "pair") == 0)
-            ns = bench_pair();
-        else if (strcmp(c, "batch100") == 0)
-            ns = bench_batch(100);
-        else if (strcmp(c, "batch1000") == 0)
-            ns = bench_batch(1000);
-        else if (strcmp(c, "prodcons") == 0)
-            ns = bench_prodcons();
-        else {
+        const char *c = argc > 1 ? argv[i + 1] : cases[i].name;
+        const bench_case_t *bc = NULL;
+        for (size_t j = 0; j < NCASES; j++)
+            if (strcmp(c, cases[j].name) == 0)
+                bc = &cases[j];
+        if (!bc) {
             fprintf(stderr, "micro: unknown case %s\n", c);
             return 2;
         }
+        double ns = bc->run ? bc->run() : bc->run_n(bc->arg);
         printf("%s %.2f\n", c, ns);
         fflush(stdout);
     }
