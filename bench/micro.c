@@ -16,8 +16,9 @@
  *               small blocks of their own and write them hard: an allocator that puts
  *               different threads' blocks on one cache line makes the writes slow
  *               (wall ns per write)
- * Usage: micro [CASE...] (default: all). Each case is also run alone by bench/run.py,
- * so that its peak RSS is its own. */
+ * Usage: micro [--scale F] [CASE...] (default: all); F multiplies every iteration
+ * count. Prints "<case> <ns per op> <ops>". bench/run.py runs each case alone, so that
+ * its peak RSS is its own, and under callgrind at two scales for instructions per op. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -29,12 +30,27 @@
 #define NSIZES 4096
 static size_t sizes[NSIZES];
 static volatile unsigned char sink;
+static double scale = 1.0; /* --scale: iteration counts multiplied by it */
+
+static long ops; /* operations of the last case run */
+
+static long scaled(long n)
+{
+    long v = (long)((double)n * scale);
+    return v < 1 ? 1 : v;
+}
 
 static double now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double per_op(double t0, long n)
+{
+    ops = n;
+    return (now_ns() - t0) / (double)n;
 }
 
 static void init_sizes(void)
@@ -51,7 +67,7 @@ static void init_sizes(void)
 
 static double bench_pair(void)
 {
-    const long n = 20000000;
+    const long n = scaled(20000000);
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
         unsigned char *p = malloc(sizes[i & (NSIZES - 1)]);
@@ -59,12 +75,12 @@ static double bench_pair(void)
         sink = p[0];
         free(p);
     }
-    return (now_ns() - t0) / (double)n;
+    return per_op(t0, n);
 }
 
 static double bench_batch(int batch)
 {
-    const long rounds = 20000000 / batch;
+    const long rounds = scaled(20000000 / batch);
     void **blocks = malloc(sizeof(void *) * (size_t)batch);
     double t0 = now_ns();
     long k = 0;
@@ -77,14 +93,14 @@ static double bench_batch(int batch)
         for (int i = 0; i < batch; i++)
             free(blocks[i]);
     }
-    double t = (now_ns() - t0) / (double)(rounds * batch);
+    double t = per_op(t0, rounds * batch);
     free(blocks);
     return t;
 }
 
 static double bench_calloc(void)
 {
-    const long rounds = 10000000 / 100;
+    const long rounds = scaled(10000000 / 100);
     void *blocks[100];
     long k = 0;
     double t0 = now_ns();
@@ -97,14 +113,14 @@ static double bench_calloc(void)
         for (int i = 0; i < 100; i++)
             free(blocks[i]);
     }
-    return (now_ns() - t0) / (double)(rounds * 100);
+    return per_op(t0, rounds * 100);
 }
 
 static double bench_realloc(void)
 {
     long n = 0, k = 0;
     double t0 = now_ns();
-    for (int r = 0; r < 40000; r++) {
+    for (long r = 0; r < scaled(40000); r++) {
         size_t size = 16;
         unsigned char *p = malloc(size);
         while (size < 65536) {
@@ -116,12 +132,12 @@ static double bench_realloc(void)
         sink = p[size - 1];
         free(p);
     }
-    return (now_ns() - t0) / (double)n;
+    return per_op(t0, n);
 }
 
 static double bench_aligned(void)
 {
-    const long rounds = 4000000 / 100;
+    const long rounds = scaled(4000000 / 100);
     void *blocks[100];
     long k = 0;
     double t0 = now_ns();
@@ -136,11 +152,11 @@ static double bench_aligned(void)
         for (int i = 0; i < 100; i++)
             free(blocks[i]);
     }
-    return (now_ns() - t0) / (double)(rounds * 100);
+    return per_op(t0, rounds * 100);
 }
 
 /* threadsN: the batch100 loop in each of N threads. */
-static const long total_pairs = 20000000; /* shared among the threads */
+#define TOTAL_PAIRS scaled(20000000) /* shared among the threads */
 
 static void *churn_thread(void *arg)
 {
@@ -163,21 +179,22 @@ static double bench_threads(int n)
     pthread_t t[8];
     double t0 = now_ns();
     for (int i = 0; i < n; i++)
-        pthread_create(&t[i], NULL, churn_thread, (void *)(intptr_t)(total_pairs / n));
+        pthread_create(&t[i], NULL, churn_thread, (void *)(intptr_t)(TOTAL_PAIRS / n));
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
-    return (now_ns() - t0) / (double)total_pairs;
+    return per_op(t0, TOTAL_PAIRS);
 }
 
 /* falseshare: each worker frees a block the main thread allocated, then repeatedly
  * allocates an 8-byte block and writes it. */
 #define SHARE_THREADS 4
-static const long share_rounds = 50000, share_writes = 5000;
+#define SHARE_ROUNDS scaled(50000)
+static const long share_writes = 5000;
 
 static void *share_thread(void *arg)
 {
     free(arg);
-    for (long r = 0; r < share_rounds; r++) {
+    for (long r = 0; r < SHARE_ROUNDS; r++) {
         unsigned char *p = malloc(8);
         volatile unsigned char *v = p; /* every write goes to memory */
         for (long w = 0; w < share_writes; w++)
@@ -198,18 +215,18 @@ static double bench_falseshare(void)
         pthread_create(&t[i], NULL, share_thread, given[i]);
     for (int i = 0; i < SHARE_THREADS; i++)
         pthread_join(t[i], NULL);
-    return (now_ns() - t0) / (double)(share_rounds * share_writes * SHARE_THREADS);
+    return per_op(t0, SHARE_ROUNDS * share_writes * SHARE_THREADS);
 }
 
 /* Single-producer single-consumer ring of pointers. */
 #define RING 4096
 static _Atomic(void *) ring[RING];
-static const long transfers = 5000000;
+#define TRANSFERS scaled(5000000)
 
 static void *consumer(void *arg)
 {
     (void)arg;
-    for (long i = 0; i < transfers; i++) {
+    for (long i = 0; i < TRANSFERS; i++) {
         _Atomic(void *) *slot = &ring[i & (RING - 1)];
         void *p;
         while ((p = atomic_exchange_explicit(slot, NULL, memory_order_acquire)) == NULL)
@@ -224,7 +241,7 @@ static double bench_prodcons(void)
     pthread_t t;
     double t0 = now_ns();
     pthread_create(&t, NULL, consumer, NULL);
-    for (long i = 0; i < transfers; i++) {
+    for (long i = 0; i < TRANSFERS; i++) {
         unsigned char *p = malloc(sizes[i & (NSIZES - 1)]);
         p[0] = 1;
         _Atomic(void *) *slot = &ring[i & (RING - 1)];
@@ -233,7 +250,7 @@ static double bench_prodcons(void)
         atomic_store_explicit(slot, p, memory_order_release);
     }
     pthread_join(t, NULL);
-    return (now_ns() - t0) / (double)transfers;
+    return per_op(t0, TRANSFERS);
 }
 
 typedef struct bench_case {
@@ -272,6 +289,11 @@ static const bench_case_t cases[] = {
 int main(int argc, char **argv)
 {
     init_sizes();
+    if (argc > 2 && strcmp(argv[1], "--scale") == 0) {
+        scale = atof(argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
     int ncases = argc > 1 ? argc - 1 : (int)NCASES;
     for (int i = 0; i < ncases; i++) {
         const char *c = argc > 1 ? argv[i + 1] : cases[i].name;
@@ -284,7 +306,7 @@ int main(int argc, char **argv)
             return 2;
         }
         double ns = bc->run ? bc->run() : bc->run_n(bc->arg);
-        printf("%s %.2f\n", c, ns);
+        printf("%s %.2f %ld\n", c, ns, ops);
         fflush(stdout);
     }
     return 0;

@@ -1,49 +1,181 @@
 #!/usr/bin/env python3
-"""Runs the micro-benchmarks under every installed allocator, side by side in one run:
-runs are interleaved allocator by allocator (so machine noise hits all of them alike),
-each figure is the median of N runs with its min-max, and ratios are taken within the
-run. Writes DIR/summary.md and DIR/results.json and prints the table.
+"""The benchmark suite: every installed allocator side by side in one run.
 
-usage: bench/run.py [--runs N] [--build DIR] [-o DIR] [CASE...]"""
+Groups (all by default):
+  micro      bench/micro.c cases, ns per operation
+  workloads  bench/workloads.c programs (larson, mstress, bignum, large), ms
+  real       real programs under each allocator, through `ebb bench` (hyperfine), s
+  callgrind  instructions per operation of the single-threaded micro cases, counted
+             by valgrind's callgrind at two scales (start-up cost cancels out)
+  replay     every shipped trace replayed under each allocator (`ebb compare`)
+
+Every measured case runs as its own process, so its peak RSS (wait4) is its own. Runs
+are interleaved: round r runs every case under every allocator before round r + 1,
+so machine noise hits them alike; figures are medians of the rounds with min-max.
+Ratios are ebb's figure over the best other allocator's, within this run.
+Writes DIR/summary.md and DIR/results.json and prints the summary.
+
+usage: bench/run.py [--runs N] [--build DIR] [-o DIR] [--groups LIST] [CASE...]"""
 import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import allocators  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CASES = {
+GROUPS = ["micro", "workloads", "real", "callgrind", "replay"]
+
+MICRO = {
     "pair": "malloc+free of one block, 16..4096 B",
     "batch100": "100 mallocs then 100 frees, per pair",
     "batch1000": "1000 mallocs then 1000 frees, per pair",
+    "calloc": "calloc of 100 blocks then free, per pair",
+    "realloc": "a buffer grown by 16..64 B steps to 64 KiB, per realloc",
+    "aligned": "aligned_alloc (32..4096) of 100 blocks then free, per pair",
     "prodcons": "one thread allocates, another frees, per block",
+    "threads1": "batch100 in 1 thread, per pair",
+    "threads2": "the same 20 M pairs shared by 2 threads, wall time per pair",
+    "threads4": "shared by 4 threads",
+    "threads8": "shared by 8 threads",
+    "falseshare": "4 threads write their own 8-byte blocks after freeing one another "
+                  "thread allocated, per write",
 }
+SINGLE_THREADED = ["pair", "batch100", "batch1000", "calloc", "realloc", "aligned"]
+WORKLOADS = {
+    "larson": "server loop, 4 threads, tables handed to new threads",
+    "mstress": "power-of-two sizes, mixed lifetimes, threads recreated each phase",
+    "bignum": "arbitrary-precision arithmetic, small-object churn",
+    "large": "5..25 MiB buffers zero-filled, 4 alive",
+}
+REAL = {
+    "python": "python3 tests/real/workload.py (dicts, json, threads, subprocesses)",
+    "gcc": "gcc -O2 -c of 7 generated C files",
+    "sqlite3": "sqlite3: 300,000 rows inserted, indexed, grouped, updated, vacuumed",
+    "git": "git clone --no-local of this repository, then log -p --stat",
+}
+UNITS = {"micro": "ns/op", "workloads": "ms", "real": "s", "callgrind": "instructions/op"}
 
 
 def build(build_dir):
     if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
         subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release"],
                        check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "ebb", "bench_micro"],
+    subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "ebb", "ebb_tool",
+                    "ebb_record", "bench_micro", "bench_workloads", "bench_peak"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def run_once(exe, path, cases):
-    out = subprocess.run([exe] + cases, env=allocators.env_for(path), capture_output=True,
-                         text=True, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(f"{exe} failed: {out.stderr.strip()}")
-    result = {}
-    for line in out.stdout.splitlines():
-        name, ns = line.split()
-        result[name] = float(ns)
-    return result
+def run_with_rss(argv, path, peak_exe):
+    """Runs argv under the allocator; returns (stdout text, peak RSS in bytes)."""
+    with tempfile.NamedTemporaryFile(mode="r") as peak:
+        # The allocator is preloaded into the measured program only, not the helper.
+        env = allocators.env_for(None)
+        if path:
+            argv = ["env", f"LD_PRELOAD={path}"] + argv
+        out = subprocess.run([peak_exe, peak.name] + argv, env=env, capture_output=True,
+                             text=True, timeout=900)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {out.stderr.strip()}")
+        return out.stdout, int(peak.read())
+
+
+def measure_group(group, cases, exe, avail, runs, samples, rss, peak_exe):
+    for r in range(runs):
+        for c in cases:
+            for name, path in avail:
+                print(f"bench: {group} run {r + 1}/{runs} {c} {name}", file=sys.stderr,
+                      flush=True)
+                text, peak = run_with_rss([exe, c], path, peak_exe)
+                value = float(text.split()[1])
+                samples[name][c].append(value)
+                rss[name][c].append(peak)
+
+
+def real_inputs(work):
+    """Input files of the real-program cases; returns case -> shell command."""
+    gen = os.path.join(ROOT, "tests", "real", "gen_c.py")
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+    units = []
+    for i in list(range(1, 7)) + ["main"]:
+        with open(os.path.join(work, f"unit{i}.c"), "w") as f:
+            subprocess.run([py, gen, str(i)], stdout=f, check=True)
+        units.append(f"unit{i}.c")
+    sql = os.path.join(work, "workload.sql")
+    with open(sql, "w") as f:
+        f.write("""CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, val REAL);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+INSERT INTO t SELECT i, printf('name-%08d-%s', (i * 7919) % 300007, hex(i)), i % 97,
+  (i * 31) % 1000 / 7.0 FROM n;
+CREATE INDEX t_name ON t(name);
+SELECT grp, count(*), round(sum(val), 3), min(name), max(name) FROM t GROUP BY grp;
+SELECT count(DISTINCT substr(name, 1, 9)) FROM t;
+UPDATE t SET name = name || '-x' WHERE id % 3 = 0;
+DELETE FROM t WHERE id % 5 = 0;
+VACUUM;
+""")
+    clone = os.path.join(work, "clone")
+    return {
+        "python": f"{py} {os.path.join(ROOT, 'tests', 'real', 'workload.py')} >/dev/null",
+        "gcc": f"cd {work} && gcc -O2 -c {' '.join(units)}",
+        "sqlite3": f"sqlite3 :memory: < {sql} >/dev/null",
+        "git": f"rm -rf {clone} && git clone -q --no-local {ROOT} {clone} && "
+               f"git -C {clone} log -p --stat >/dev/null",
+    }
+
+
+def measure_real(cases, build_dir, avail, runs, samples, rss, out_dir):
+    ebb = os.path.join(build_dir, "ebb")
+    names = ",".join(n for n, _ in avail)
+    with tempfile.TemporaryDirectory() as work:
+        commands = real_inputs(work)
+        for c in cases:
+            print(f"bench: real {c}", file=sys.stderr, flush=True)
+            dest = os.path.join(out_dir, "real", c)
+            subprocess.run([ebb, "bench", "--alloc", names, "--runs", str(runs), "-o", dest,
+                            "--", "sh", "-c", commands[c]], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(os.path.join(dest, "results.json")) as f:
+                res = json.load(f)["results"]
+            for name in res:
+                # ebb bench keeps the median and range, not every run.
+                samples[name][c] = [res[name]["min_s"], res[name]["median_s"],
+                                    res[name]["max_s"]]
+                rss[name][c] = [res[name]["peak_rss"]]
+
+
+def callgrind_ir(exe, case, scale, path):
+    with tempfile.TemporaryDirectory() as d:
+        outfile = os.path.join(d, "cg.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={outfile}",
+                        exe, "--scale", str(scale), case], env=allocators.env_for(path),
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        with open(outfile) as f:
+            for line in f:
+                if line.startswith("summary:"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no summary line in callgrind's output for {case}")
+
+
+def measure_callgrind(cases, exe, avail, samples):
+    # Instructions per operation: the difference between two scales cancels start-up.
+    lo, hi = 0.005, 0.01
+    for c in cases:
+        for name, path in avail:
+            print(f"bench: callgrind {c} {name}", file=sys.stderr, flush=True)
+            ops_lo = int(subprocess.run([exe, "--scale", str(lo), c], capture_output=True,
+                                        text=True, check=True).stdout.split()[2])
+            ops_hi = int(subprocess.run([exe, "--scale", str(hi), c], capture_output=True,
+                                        text=True, check=True).stdout.split()[2])
+            ir = callgrind_ir(exe, c, hi, path) - callgrind_ir(exe, c, lo, path)
+            samples[name][c] = [ir / (ops_hi - ops_lo)]
 
 
 def machine():
@@ -56,34 +188,54 @@ def machine():
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version()}
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem,
+            "kernel": platform.release(), "python": platform.python_version()}
 
 
-def markdown(cases, names, med, lo, hi, runs):
-    lines = [f"Nanoseconds per operation, median of {runs} interleaved runs (min-max); "
-             "lower is better. The ratio is ebb's time over each other allocator's "
-             "(below 1.00 = ebb faster).", ""]
-    header = "| case | " + " | ".join(names) + " |"
-    if "ebb" in names:
-        others = [n for n in names if n != "ebb"]
-        header += " " + " | ".join(f"ebb/{n}" for n in others) + " |"
-    lines.append(header)
-    lines.append("|" + "---|" * (header.count("|") - 1))
+def fmt(v):
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(title, unit, cases, names, samples, describe, with_range=True):
+    """Markdown table of medians; the last column is ebb over the best other."""
+    lines = [f"### {title} ({unit}, lower is better)", ""]
+    others = [n for n in names if n != "ebb"]
+    header = "| case | " + " | ".join(names) + (" | ebb / best other |" if
+                                                 "ebb" in names and others else " |")
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    ratios = {}
     for c in cases:
-        best = min(med[n][c] for n in names)
+        med = {n: statistics.median(samples[n][c]) for n in names if samples[n][c]}
+        if not med:
+            continue
+        best = min(med.values())
         cells = []
         for n in names:
-            cell = f"{med[n][c]:.2f} ({lo[n][c]:.1f}-{hi[n][c]:.1f})"
-            cells.append(f"**{cell}**" if med[n][c] == best else cell)
+            if n not in med:
+                cells.append("–")
+                continue
+            cell = fmt(med[n])
+            if with_range and len(samples[n][c]) > 1:
+                cell += f" ({fmt(min(samples[n][c]))}–{fmt(max(samples[n][c]))})"
+            cells.append(f"**{cell}**" if med[n] == best else cell)
         row = f"| {c} | " + " | ".join(cells) + " |"
-        if "ebb" in names:
-            row += " " + " | ".join(f"{med['ebb'][c] / med[n][c]:.2f}"
-                                    for n in names if n != "ebb") + " |"
+        if "ebb" in med and others:
+            best_other = min(med[n] for n in others if n in med)
+            ratios[c] = med["ebb"] / best_other
+            row += f" {ratios[c]:.2f} |"
         lines.append(row)
-    lines.append("")
-    lines.append("Cases: " + "; ".join(f"`{c}`: {CASES[c]}" for c in cases) + ".")
-    return "\n".join(lines)
+    lines += ["", "Cases: " + "; ".join(f"`{c}`: {describe[c]}" for c in cases) + ".", ""]
+    return "\n".join(lines), ratios
 
 
 def main():
@@ -91,39 +243,89 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("-o", "--out", default=os.path.join(ROOT, "out", "bench"))
-    ap.add_argument("cases", nargs="*", default=list(CASES))
+    ap.add_argument("--groups", default=",".join(GROUPS),
+                    help="comma-separated subset of " + ",".join(GROUPS))
+    ap.add_argument("cases", nargs="*", help="only these cases (of any group)")
     args = ap.parse_args()
+    groups = [g for g in args.groups.split(",") if g]
+    for g in groups:
+        if g not in GROUPS:
+            ap.error(f"unknown group {g}; known: {', '.join(GROUPS)}")
+    known = {**MICRO, **WORKLOADS, **REAL}
     for c in args.cases:
-        if c not in CASES:
-            ap.error(f"unknown case {c}; known: {', '.join(CASES)}")
+        if c not in known:
+            ap.error(f"unknown case {c}; known: {', '.join(known)}")
+    if "callgrind" in groups and not shutil.which("valgrind"):
+        ap.error("the callgrind group needs valgrind (.ci/setup installs it)")
 
-    build(args.build)
-    exe = os.path.join(args.build, "bench", "bench_micro")
-    avail, missing = allocators.find(os.path.join(args.build, "libebb.so"))
+    def pick(group_cases):
+        return [c for c in group_cases if not args.cases or c in args.cases]
+
+    build_dir = os.path.abspath(args.build)
+    build(build_dir)
+    avail, missing = allocators.find(os.path.join(build_dir, "libebb.so"))
     for m in missing:
         print(f"bench: {m} is not installed; skipped", file=sys.stderr)
     names = [n for n, _ in avail]
-    samples = {n: {c: [] for c in args.cases} for n in names}
-    start = time.time()
-    for r in range(args.runs):
-        for name, path in avail:
-            print(f"bench: run {r + 1}/{args.runs} {name}", file=sys.stderr, flush=True)
-            for c, v in run_once(exe, path, args.cases).items():
-                samples[name][c].append(v)
-    med = {n: {c: statistics.median(v) for c, v in s.items()} for n, s in samples.items()}
-    lo = {n: {c: min(v) for c, v in s.items()} for n, s in samples.items()}
-    hi = {n: {c: max(v) for c, v in s.items()} for n, s in samples.items()}
-
     os.makedirs(args.out, exist_ok=True)
-    table = markdown(args.cases, names, med, lo, hi, args.runs)
+    start = time.time()
+    results = {"machine": machine(), "runs": args.runs, "allocators": dict(avail),
+               "missing": missing, "groups": {}}
+    summary = ["# ebb benchmark suite", "",
+               f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+               f"{results['machine']['memory_mib']} MiB, Linux {results['machine']['kernel']}. "
+               f"Medians of {args.runs} interleaved runs (min–max). **Bold**: the best.", ""]
+    micro_exe = os.path.join(build_dir, "bench", "bench_micro")
+    work_exe = os.path.join(build_dir, "bench", "bench_workloads")
+    peak_exe = os.path.join(build_dir, "bench", "bench_peak")
+    for g in groups:
+        if g == "replay":
+            continue
+        cases = pick({"micro": MICRO, "workloads": WORKLOADS, "real": REAL,
+                      "callgrind": SINGLE_THREADED}[g])
+        if not cases:
+            continue
+        samples = {n: {c: [] for c in cases} for n in names}
+        rss = {n: {c: [] for c in cases} for n in names}
+        if g == "micro":
+            measure_group(g, cases, micro_exe, avail, args.runs, samples, rss, peak_exe)
+        elif g == "workloads":
+            measure_group(g, cases, work_exe, avail, args.runs, samples, rss, peak_exe)
+        elif g == "real":
+            measure_real(cases, build_dir, avail, args.runs, samples, rss, args.out)
+        else:
+            measure_callgrind(cases, micro_exe, avail, samples)
+        describe = {**MICRO, **WORKLOADS, **REAL}
+        text, ratios = table(f"{g}: time" if g != "callgrind" else "callgrind: instructions",
+                             UNITS[g], cases, names, samples, describe,
+                             with_range=g not in ("callgrind", "real"))
+        summary.append(text)
+        group = {"unit": UNITS[g], "samples": samples, "ratio_to_best_other": ratios}
+        if g != "callgrind":
+            rss_mib = {n: {c: [v / 2**20 for v in rss[n][c]] for c in cases} for n in names}
+            rtext, rratios = table(f"{g}: peak RSS", "MiB", cases, names, rss_mib, describe,
+                                   with_range=False)
+            summary.append(rtext)
+            group["peak_rss_bytes"] = rss
+            group["rss_ratio_to_lowest_other"] = rratios
+        results["groups"][g] = group
+    if "replay" in groups:
+        dest = os.path.join(args.out, "replay")
+        print("bench: replay (ebb compare)", file=sys.stderr, flush=True)
+        subprocess.run([os.path.join(build_dir, "ebb"), "compare", "--runs",
+                        str(min(args.runs, 3)), "-o", dest], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(os.path.join(dest, "summary.md")) as f:
+            body = f.read().split("\n", 1)[1]
+        summary += ["### replay (ebb compare; full report in replay/index.html)", body]
+        results["groups"]["replay"] = {"report": "replay/results.json"}
+    results["seconds"] = round(time.time() - start, 1)
+    text = "\n".join(summary)
     with open(os.path.join(args.out, "summary.md"), "w") as f:
-        f.write("# ebb micro-benchmarks\n\n" + table + "\n")
+        f.write(text + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"machine": machine(), "runs": args.runs, "unit": "ns/op",
-                   "allocators": {n: p for n, p in avail}, "missing": missing,
-                   "samples": samples, "median": med,
-                   "seconds": round(time.time() - start, 1)}, f, indent=2)
-    print(table)
+        json.dump(results, f, indent=2)
+    print(text)
     print(f"\nwritten: {args.out}/summary.md, {args.out}/results.json", file=sys.stderr)
 
 
