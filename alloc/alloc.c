@@ -157,6 +157,26 @@ void ebb_free_sized_impl(void *p, size_t size, const char *func)
     ebb_free_impl(p, func);
 }
 
+void ebb_free_local_checked(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const char *func)
+{
+    ebb_span_check_double_free(s, b, func);
+    ebb_free_local(heap, s, b);
+}
+
+/* Free of a large block, of a block of another thread's span, or of an invalid
+ * pointer: every check of ebb_block_lookup. */
+void ebb_free_other(void *p, const char *func)
+{
+    ebb_large_t *large;
+    ebb_span_t *s = ebb_block_lookup(p, func, &large);
+    if (!s) {
+        ebb_large_free(large, p);
+        ebb_heap_arm(ebb_tls_heap);
+        return;
+    }
+    ebb_span_remote_free(s, (ebb_block_t *)p);
+}
+
 /* ---- the prefixed API ---- */
 
 EBB_EXPORT void *ebb_malloc(size_t size)

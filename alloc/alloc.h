@@ -60,34 +60,49 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     return s;
 }
 
+/* A free by the span's owner: push on the local list; the slow path when the span
+ * became empty or is flagged (parked, big blocks). */
+static inline void ebb_free_local(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
+{
+    ebb_block_set_next(s, b, s->local_free);
+    s->local_free = b;
+    uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
+    atomic_store_explicit(&s->used, used, memory_order_relaxed);
+    if (ebb_unlikely(used == 0 || s->free_slow))
+        ebb_heap_free_slow(heap, s, b);
+}
+
+/* Every exit from the fast path below is a tail call, so that it needs no stack frame. */
 static inline void ebb_core_free(void *p, const char *func)
 {
     if (ebb_unlikely(!p))
         return;
-    ebb_large_t *large;
-    ebb_span_t *s = ebb_block_lookup(p, func, &large);
-    if (ebb_unlikely(!s)) {
-        ebb_large_free(large, p);
-        ebb_heap_arm(ebb_tls_heap);
+    ebb_region_t *r = ebb_map_lookup((uintptr_t)p);
+    if (ebb_unlikely(!r || r->kind == EBB_KIND_LARGE)) {
+        ebb_free_other(p, func);
         return;
     }
+    ebb_chunk_t *c = (ebb_chunk_t *)r;
+    ebb_span_t *s = &c->spans[((uintptr_t)p - c->base) >> c->span_shift];
     ebb_block_t *b = (ebb_block_t *)p;
     ebb_heap_t *heap = ebb_tls_heap;
-    if (ebb_likely(atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)) {
-        /* A first word that decodes to a link inside this span (or to the end of a
-         * list) marks a block that may already be free: check it. */
-        uintptr_t link = b->next_enc ^ s->key;
-        if (ebb_unlikely(link - s->start < (uintptr_t)s->reserved * s->block_size || link == 0))
-            ebb_span_check_double_free(s, b, func);
-        ebb_block_set_next(s, b, s->local_free);
-        s->local_free = b;
-        uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
-        atomic_store_explicit(&s->used, used, memory_order_relaxed);
-        if (ebb_unlikely(used == 0 || s->free_slow))
-            ebb_heap_free_slow(heap, s, b);
+    /* Not this thread's span (another thread's, or none's: checked there). */
+    if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) != heap)) {
+        ebb_free_other(p, func);
         return;
     }
-    ebb_span_remote_free(s, b);
+    uintptr_t off = (uintptr_t)p - s->start;
+    uintptr_t idx = (off * s->div_magic) >> 44;
+    if (ebb_unlikely(idx * s->block_size != off || idx >= s->reserved))
+        ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
+    /* A first word that decodes to a link inside this span (or to the end of a list)
+     * marks a block that may already be free: check it. */
+    uintptr_t link = b->next_enc ^ s->key;
+    if (ebb_unlikely(link - s->start < (uintptr_t)s->reserved * s->block_size || link == 0)) {
+        ebb_free_local_checked(heap, s, b, func);
+        return;
+    }
+    ebb_free_local(heap, s, b);
 }
 
 static inline size_t ebb_core_usable(const void *p, const char *func)

@@ -195,11 +195,22 @@ void ebb_heap_arm(ebb_heap_t *heap)
         heap->current[c] = &ebb_empty_span;
 }
 
+/* Of the refills of a current span from its own local frees, one in QUICK_PERIOD goes
+ * through the whole slow path, so that the periodic work (decay, purging free pages,
+ * remote spans) still runs in a program that keeps reusing the same blocks. */
+#define QUICK_PERIOD 64
+
 static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
 {
-    void *p = ebb_span_pop(heap->current[cls]);
+    ebb_span_t *cur = heap->current[cls];
+    void *p = ebb_span_pop(cur);
     if (p)
         return p;
+    if (cur->local_free && (++heap->refills % QUICK_PERIOD) != 0) {
+        cur->free = cur->local_free;
+        cur->local_free = NULL;
+        return ebb_span_pop(cur);
+    }
     if (ebb_purge_tick())
         collect_abandoned(false);
     purge_free_pages(heap, false);

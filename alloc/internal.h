@@ -192,6 +192,10 @@ extern __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec"
 extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
+/* The out-of-line exits of free's fast path (alloc.h). */
+EBB_NOINLINE void ebb_free_local_checked(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,
+                                         const char *func);
+EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, remote, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
 extern _Atomic size_t ebb_abandoned_pending;
 void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now);
