@@ -132,7 +132,7 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
      * the span and give it to another heap. */
     ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
     bool abandoned = owner && !atomic_load_explicit(&owner->owned, memory_order_relaxed);
-    uint32_t block_size = s->block_size;
+    uint32_t block_size = abandoned ? s->block_size : 0; /* first line: read if needed */
     atomic_fetch_add_explicit(&s->remote_pending, 1, memory_order_relaxed);
     ebb_block_t *old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     do {

@@ -73,24 +73,19 @@ enum {
  *   (in_full), or the pool (heap == NULL).
  *   full_state == NOTIFIED implies the span is on heap.remote_spans or about to be,
  *   so only the processing of that list may take it off the full list.
- * Fields above `heap` are owner-only; thread_free and full_state are shared.
+ * heap, thread_free, remote_pending and full_state are shared; the rest is owner-only.
  * Span descriptors live inside chunk descriptors, which are never freed, so a remote
  * thread holding a span pointer always reads valid memory. */
 typedef struct __attribute__((aligned(128))) ebb_span {
+    /* First cache line: what the owner's fast paths read and write, and what free()
+     * reads to validate a pointer. Other threads only read it. */
     ebb_block_t *free;       /* blocks to allocate from */
     ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
     _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
-    uint32_t capacity;
     uint32_t reserved;
     uint32_t block_size;
-    union {
-        uintptr_t key;     /* owned by a heap: free-list pointer encoding */
-        uint64_t freed_at; /* dirty in the pool: ms timestamp of its return */
-    };
-    uintptr_t start; /* address of block 0 */
-    _Atomic uint32_t remote_pending; /* remote frees not collected yet (at least) */
-    uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
     uint8_t cls;
+    bool dirty; /* pages were touched since the span was last purged */
     union {
         struct {
             bool in_full; /* on the heap's full list */
@@ -98,11 +93,20 @@ typedef struct __attribute__((aligned(128))) ebb_span {
         };
         uint16_t free_slow; /* non-zero: every local free takes the slow path */
     };
-    bool dirty;      /* pages were touched since the span was last purged */
+    union {
+        uintptr_t key;     /* owned by a heap: free-list pointer encoding */
+        uint64_t freed_at; /* dirty in the pool: ms timestamp of its return */
+    };
+    uintptr_t start;               /* address of block 0 */
+    struct ebb_heap *_Atomic heap; /* owner; NULL while in the pool */
+    uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
+    /* Second cache line: what other threads write (remote frees), and owner fields off
+     * the fast paths, so that remote frees do not steal the first line from the owner. */
+    uint32_t capacity;
+    _Atomic uint32_t remote_pending; /* remote frees not collected yet (at least) */
+    _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
     _Atomic uint8_t full_state;
     uint16_t purged_blocks; /* small spans: free blocks set aside on purged pages */
-    struct ebb_heap *_Atomic heap; /* owner; NULL while in the pool */
-    _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
     struct ebb_span *next, *prev;       /* queue, full list or pool links */
     struct ebb_span *remote_next;       /* link on heap.remote_spans */
     struct ebb_chunk *chunk;
@@ -115,6 +119,7 @@ typedef struct __attribute__((aligned(128))) ebb_span {
 
 /* A power of two, so that finding a span from a pointer is a shift, not a multiply. */
 _Static_assert(sizeof(ebb_span_t) == 128, "span descriptors are 128 bytes");
+_Static_assert(offsetof(ebb_span_t, capacity) == 64, "remote frees write the second line only");
 
 /* The first member of every descriptor stored in the chunk map. */
 typedef struct ebb_region {
