@@ -7,6 +7,8 @@ Groups (all by default):
   real       real programs under each allocator, through `ebb bench` (hyperfine), s
   callgrind  instructions per operation of the single-threaded micro cases, counted
              by valgrind's callgrind at two scales (start-up cost cancels out)
+  memory     memory returned to the kernel: bench/memory.py (append, threads,
+             forkexec, prodcons; settled RSS against live bytes)
   replay     every shipped trace replayed under each allocator (`ebb compare`)
 
 Every measured case runs as its own process, so its peak RSS (wait4) is its own. Runs
@@ -31,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import allocators  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = ["micro", "workloads", "real", "callgrind", "replay"]
+GROUPS = ["micro", "workloads", "real", "callgrind", "memory", "replay"]
 
 MICRO = {
     "pair": "malloc+free of one block, 16..4096 B",
@@ -69,7 +71,8 @@ def build(build_dir):
         subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release"],
                        check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "ebb", "ebb_tool",
-                    "ebb_record", "bench_micro", "bench_workloads", "bench_peak"],
+                    "ebb_record", "bench_micro", "bench_workloads", "bench_peak",
+                    "bench_memory"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -309,6 +312,15 @@ def main():
             group["peak_rss_bytes"] = rss
             group["rss_ratio_to_lowest_other"] = rratios
         results["groups"][g] = group
+    if "memory" in groups:
+        print("bench: memory (bench/memory.py)", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "memory.py"), "--runs",
+                        str(min(args.runs, 3)), "--build", build_dir, "-o", args.out],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(args.out, "memory.md")) as f:
+            body = f.read().split("\n", 1)[1].replace("\n### ", "\n#### ")
+        summary += ["### memory (bench/memory.py)", body]
+        results["groups"]["memory"] = {"report": "memory.json"}
     if "replay" in groups:
         dest = os.path.join(args.out, "replay")
         print("bench: replay (ebb compare)", file=sys.stderr, flush=True)
@@ -317,7 +329,8 @@ def main():
                        stdout=subprocess.DEVNULL)
         with open(os.path.join(dest, "summary.md")) as f:
             body = f.read().split("\n", 1)[1]
-        summary += ["### replay (ebb compare; full report in replay/index.html)", body]
+        summary += ["### replay (ebb compare; full report in replay/index.html)",
+                    body.replace("\n## ", "\n#### ")]
         results["groups"]["replay"] = {"report": "replay/results.json"}
     results["seconds"] = round(time.time() - start, 1)
     text = "\n".join(summary)
