@@ -97,11 +97,10 @@ static void process_remote_spans(ebb_heap_t *heap)
 /* Owner: purge the insides of freed big blocks once they have waited the decay delay,
  * and the pages of small spans that are at least half free and whose blocks are all
  * free, once a decay delay since the last look (everything at once when forced). */
-static void purge_free_pages(ebb_heap_t *heap, bool force)
+static void purge_free_pages(ebb_heap_t *heap, bool force, uint64_t now)
 {
     if (ebb_opt.decay_ms < 0 && !force)
         return;
-    uint64_t now = ebb_now_ms();
     bool big_due = heap->purge_due && (force || now >= heap->purge_due);
     bool pages_due = force || now >= heap->pages_due;
     if (!big_due && !pages_due)
@@ -211,9 +210,10 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         cur->local_free = NULL;
         return ebb_span_pop(cur);
     }
-    if (ebb_purge_tick())
+    uint64_t now = ebb_now_ms(); /* read once for both */
+    if (ebb_purge_tick_at(now))
         collect_abandoned(false);
-    purge_free_pages(heap, false);
+    purge_free_pages(heap, false, now);
     if (heap->armed && !much_pending())
         heap->armed = false;
     process_remote_spans(heap);
@@ -288,7 +288,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
     if (s->big) {
         ebb_span_block_freed(s, b);
-        purge_free_pages(heap, false);
+        purge_free_pages(heap, false, ebb_now_ms());
     }
     if (s->in_full) {
         uint8_t expected = EBB_SPAN_FULL;
@@ -336,7 +336,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
         }
         set_current(heap, c);
     }
-    purge_free_pages(heap, true);
+    purge_free_pages(heap, true, ebb_now_ms());
 }
 
 static void abandon(ebb_heap_t *heap)

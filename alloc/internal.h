@@ -218,6 +218,7 @@ size_t ebb_large_cached_bytes(void); /* pool lock held */
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
 bool ebb_purge_tick(void); /* from slow paths: run the decay if it is due (true if it ran) */
+bool ebb_purge_tick_at(uint64_t now); /* the same, with the time (ms) already read */
 void ebb_purge_all(void);  /* purge everything free now */
 void ebb_purge_after_fork_child(void);
 

@@ -58,12 +58,16 @@ void ebb_purge_after_fork_child(void)
 
 bool ebb_purge_tick(void)
 {
+    return ebb_opt.decay_ms > 0 && ebb_purge_tick_at(ebb_now_ms());
+}
+
+bool ebb_purge_tick_at(uint64_t now)
+{
     if (ebb_opt.decay_ms <= 0)
         return false;
     if (ebb_unlikely(ebb_opt.background) && !atomic_load_explicit(&background_state,
                                                                   memory_order_relaxed))
         background_start();
-    uint64_t now = ebb_now_ms();
     uint64_t due = atomic_load_explicit(&next_decay, memory_order_relaxed);
     if (now < due)
         return false;
