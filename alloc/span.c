@@ -96,32 +96,88 @@ void ebb_span_collect(ebb_span_t *s)
     atomic_fetch_sub_explicit(&s->remote_pending, n, memory_order_relaxed);
 }
 
-/* Owner, big spans: block b was just freed; its pages are resident again. */
+/* Owner, big spans: block b was just freed (locally, or collected from the remote
+ * list). A block set aside by the purge is free already: freeing it again is a double
+ * free (its link was purged with it, so the check in free() cannot see it). */
 void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b)
 {
     uint64_t idx = (((uintptr_t)b - s->start) * s->div_magic) >> 44;
-    s->purged_mask &= ~((uint64_t)1 << idx);
+    if (ebb_unlikely((s->purged_mask >> idx) & 1))
+        ebb_fatal_ptr("free", "double free of", b);
     ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_relaxed);
     if (!heap->purge_due && ebb_opt.decay_ms >= 0)
         heap->purge_due = ebb_now_ms() + (uint64_t)ebb_opt.decay_ms;
 }
 
-/* Owner, big spans: purge the pages inside every free block not purged yet (all but
- * the page holding the free-list link). */
+/* Whole pages inside blocks [first, last] of a big span. */
+static void big_run_pages(const ebb_span_t *s, uint32_t first, uint32_t last, uintptr_t *from,
+                          uintptr_t *to)
+{
+    *from = ebb_align_up(s->start + (uintptr_t)first * s->block_size, ebb_page_size);
+    *to = (s->start + (uintptr_t)(last + 1) * s->block_size) & ~(uintptr_t)(ebb_page_size - 1);
+}
+
+/* The next run of consecutive set bits of mask at or above bit `from`, as
+ * [*first, *last]; false if there is none. */
+static bool next_run(uint64_t mask, uint32_t from, uint32_t *first, uint32_t *last)
+{
+    if (from >= 64)
+        return false;
+    uint64_t m = mask & (~(uint64_t)0 << from);
+    if (!m)
+        return false;
+    *first = (uint32_t)__builtin_ctzll(m);
+    uint64_t gaps = ~(m >> *first); /* zero over the run */
+    *last = gaps ? *first + (uint32_t)__builtin_ctzll(gaps) - 1 : 63;
+    return true;
+}
+
+/* Owner, big spans: every free block leaves the free lists and has its pages purged,
+ * the one holding its link included; the blocks are counted in purged_blocks and
+ * marked in purged_mask until ebb_span_unpurge links them again. Neighbouring free
+ * blocks are purged in one call, with the pages they share. */
 void ebb_span_purge_free_blocks(ebb_span_t *s)
 {
+    uint64_t newly = 0;
     ebb_block_t *lists[2] = {s->free, s->local_free};
     for (int l = 0; l < 2; l++) {
         for (ebb_block_t *b = lists[l]; b; b = ebb_block_next(s, b)) {
             uint64_t idx = (((uintptr_t)b - s->start) * s->div_magic) >> 44;
-            uint64_t bit = (uint64_t)1 << idx;
-            if (s->purged_mask & bit)
-                continue;
-            s->purged_mask |= bit;
-            uintptr_t from = ebb_align_up((uintptr_t)b + sizeof(ebb_block_t), ebb_page_size);
-            ebb_os_purge((void *)from, (uintptr_t)b + s->block_size - from, s->cls);
+            newly |= (uint64_t)1 << idx;
+            s->purged_blocks++;
         }
     }
+    if (!newly)
+        return;
+    s->free = s->local_free = NULL;
+    uint64_t all = s->purged_mask | newly;
+    for (uint32_t first, last, at = 0; next_run(all, at, &first, &last); at = last + 1) {
+        /* Only runs with a newly purged block: the others are purged already. */
+        uint64_t below_end = last == 63 ? ~(uint64_t)0 : ((uint64_t)1 << (last + 1)) - 1;
+        if (!(newly & below_end & (~(uint64_t)0 << first)))
+            continue;
+        uintptr_t from, to;
+        big_run_pages(s, first, last, &from, &to);
+        if (to > from)
+            ebb_os_purge((void *)from, to - from, s->cls);
+    }
+    s->purged_mask = all;
+}
+
+/* Bytes of a span's pages that are purged (for the statistics). */
+size_t ebb_span_purged_bytes(const ebb_span_t *s)
+{
+    if (!s->big)
+        return (size_t)__builtin_popcountll(s->purged_mask) * ebb_page_size;
+    size_t bytes = 0;
+    for (uint32_t first, last, at = 0; next_run(s->purged_mask, at, &first, &last);
+         at = last + 1) {
+        uintptr_t from, to;
+        big_run_pages(s, first, last, &from, &to);
+        if (to > from)
+            bytes += to - from;
+    }
+    return bytes;
 }
 
 /* Any thread but the owner: push the block lock-free; if the owner parked the span on
@@ -274,15 +330,15 @@ void ebb_span_purge_pages(ebb_span_t *s)
     s->purged_mask |= pages;
 }
 
-/* Owner: put the blocks set aside on purged pages back on the free list (their pages
- * fault in again as they are used). */
+/* Owner: put the blocks set aside on purged pages (small spans) or purged whole (big
+ * spans) back on the free list; their pages fault in again as they are used. */
 void ebb_span_unpurge(ebb_span_t *s)
 {
     if (!s->purged_blocks)
         return;
     for (uint32_t i = s->capacity; i-- > 0;) {
         ebb_block_t *b = (ebb_block_t *)(s->start + (uintptr_t)i * s->block_size);
-        if (on_pages(s, b, s->purged_mask)) {
+        if (s->big ? (s->purged_mask >> i) & 1 : on_pages(s, b, s->purged_mask)) {
             ebb_block_set_next(s, b, s->free);
             s->free = b;
         }

@@ -34,12 +34,8 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
             cs->spans++;
             cs->live_blocks += used;
             cs->free_blocks += s->capacity - used;
-            size_t resident = ebb_align_up((size_t)s->capacity * s->block_size, ebb_page_size);
-            if (s->big) /* purged insides of free blocks: all pages but the first */
-                resident -= (size_t)__builtin_popcountll(s->purged_mask) *
-                            (s->block_size / ebb_page_size - 1) * ebb_page_size;
-            else /* purged pages */
-                resident -= (size_t)__builtin_popcountll(s->purged_mask) * ebb_page_size;
+            size_t resident = ebb_align_up((size_t)s->capacity * s->block_size, ebb_page_size) -
+                              ebb_span_purged_bytes(s);
             cs->resident_bytes += resident;
         }
     }

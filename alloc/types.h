@@ -110,10 +110,10 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     struct ebb_span *next, *prev;       /* queue, full list or pool links */
     struct ebb_span *remote_next;       /* link on heap.remote_spans */
     struct ebb_chunk *chunk;
-    /* Owner-only. Big spans (at most 64 blocks): bit i set if free block i has had its
-     * pages past the first purged since it was last freed. Small spans (16 pages): bit
-     * p set if page p was purged; the free blocks that overlap it are on no list and
-     * counted in purged_blocks, until they are carved again. */
+    /* Owner-only. Big spans (at most 64 blocks): bit i set if free block i was purged
+     * whole; it is on no list and counted in purged_blocks until linked again. Small
+     * spans (16 pages): bit p set if page p was purged; the free blocks that overlap it
+     * are on no list and counted in purged_blocks, until they are carved again. */
     uint64_t purged_mask;
 } ebb_span_t;
 

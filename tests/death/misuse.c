@@ -59,6 +59,14 @@ int main(int argc, char **argv)
         show(p);
         if (fs)
             fs(p, 5000);
+    } else if (strcmp(c, "double_free_purged") == 0) {
+        char *keep = malloc(16384); /* the span stays: the freed block is purged alone */
+        char *p = malloc(16384);
+        show(p);
+        free(p);
+        malloc_trim(0); /* purges p whole, its free-list link too */
+        free(p);
+        free(keep);
     } else if (strcmp(c, "overflow_by_one") == 0) { /* the debug library's cases */
         char *p = malloc(100);
         show(p);
