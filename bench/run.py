@@ -282,7 +282,7 @@ def main():
     work_exe = os.path.join(build_dir, "bench", "bench_workloads")
     peak_exe = os.path.join(build_dir, "bench", "bench_peak")
     for g in groups:
-        if g == "replay":
+        if g in ("memory", "replay"):  # separate reports, embedded below
             continue
         cases = pick({"micro": MICRO, "workloads": WORKLOADS, "real": REAL,
                       "callgrind": SINGLE_THREADED}[g])
