@@ -246,10 +246,8 @@ static ebb_heap_t *acquire_heap(void)
             all_heaps = heap;
         }
     }
-    if (heap) {
+    if (heap)
         atomic_store_explicit(&heap->owned, true, memory_order_relaxed);
-        atomic_store_explicit(&heap->remote_since_abandoned, false, memory_order_relaxed);
-    }
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
         return NULL;
@@ -387,11 +385,7 @@ static void collect_abandoned(bool wait)
     atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
-        /* A heap was collected when its thread exited: only frees made into it since
-         * then are new (thousands of exited threads' heaps would otherwise be walked
-         * by every exit). */
-        if (atomic_exchange_explicit(&h->remote_since_abandoned, false, memory_order_acquire))
-            ebb_heap_collect_all(h, true);
+        ebb_heap_collect_all(h, true);
         last = h;
     }
     if (list) {

@@ -200,7 +200,6 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
         /* Freed into the heap of an exited thread: nobody collects it until a thread
          * exits or the decay runs; let this thread's next calls run the decay. */
         atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
-        atomic_store_explicit(&owner->remote_since_abandoned, true, memory_order_release);
         ebb_heap_arm(ebb_tls_heap);
     }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=

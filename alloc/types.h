@@ -178,8 +178,6 @@ typedef struct ebb_heap {
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
                                            written under the pool lock */
-    _Atomic bool remote_since_abandoned; /* abandoned, and another thread freed into it
-                                            since it was last collected */
     uint32_t refills;                   /* quick refills of current spans (heap.c) */
     bool armed;                         /* memory waits to be purged: every malloc of
                                            this heap takes the slow path, which runs the
