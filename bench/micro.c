@@ -78,15 +78,33 @@ static double bench_pair(void)
     return per_op(t0, n);
 }
 
-static double bench_batch(int batch)
+/* How batches allocate: the loop below is inlined with `how` a constant, so each case
+ * measures its own call only. */
+enum how { BY_MALLOC, BY_CALLOC, BY_ALIGNED };
+
+static inline __attribute__((always_inline)) unsigned char *allocate(enum how how, long k)
 {
-    const long rounds = scaled(20000000 / batch);
+    size_t size = sizes[k & (NSIZES - 1)];
+    if (how == BY_CALLOC)
+        return calloc(1, size);
+    if (how == BY_ALIGNED) {
+        size_t align = (size_t)32 << (k % 8); /* 32 .. 4096 */
+        return aligned_alloc(align, (size + align - 1) & ~(align - 1));
+    }
+    return malloc(size);
+}
+
+/* `pairs` allocations in rounds of `batch`, each round freed in allocation order. */
+static inline __attribute__((always_inline)) double batch_loop(enum how how, int batch,
+                                                               long pairs)
+{
+    const long rounds = scaled(pairs / batch);
     void **blocks = malloc(sizeof(void *) * (size_t)batch);
     double t0 = now_ns();
     long k = 0;
     for (long r = 0; r < rounds; r++) {
         for (int i = 0; i < batch; i++) {
-            unsigned char *p = malloc(sizes[k++ & (NSIZES - 1)]);
+            unsigned char *p = allocate(how, k++);
             p[0] = (unsigned char)i;
             blocks[i] = p;
         }
@@ -98,22 +116,14 @@ static double bench_batch(int batch)
     return t;
 }
 
+static double bench_batch(int batch)
+{
+    return batch_loop(BY_MALLOC, batch, 20000000);
+}
+
 static double bench_calloc(void)
 {
-    const long rounds = scaled(10000000 / 100);
-    void *blocks[100];
-    long k = 0;
-    double t0 = now_ns();
-    for (long r = 0; r < rounds; r++) {
-        for (int i = 0; i < 100; i++) {
-            unsigned char *p = calloc(1, sizes[k++ & (NSIZES - 1)]);
-            sink = p[0];
-            blocks[i] = p;
-        }
-        for (int i = 0; i < 100; i++)
-            free(blocks[i]);
-    }
-    return per_op(t0, rounds * 100);
+    return batch_loop(BY_CALLOC, 100, 10000000);
 }
 
 static double bench_realloc(void)
@@ -137,22 +147,7 @@ static double bench_realloc(void)
 
 static double bench_aligned(void)
 {
-    const long rounds = scaled(4000000 / 100);
-    void *blocks[100];
-    long k = 0;
-    double t0 = now_ns();
-    for (long r = 0; r < rounds; r++) {
-        for (int i = 0; i < 100; i++) {
-            size_t align = (size_t)32 << (k % 8); /* 32 .. 4096 */
-            size_t size = (sizes[k++ & (NSIZES - 1)] + align - 1) & ~(align - 1);
-            unsigned char *p = aligned_alloc(align, size);
-            p[0] = 1;
-            blocks[i] = p;
-        }
-        for (int i = 0; i < 100; i++)
-            free(blocks[i]);
-    }
-    return per_op(t0, rounds * 100);
+    return batch_loop(BY_ALIGNED, 100, 4000000);
 }
 
 /* threadsN: the batch100 loop in each of N threads. */
