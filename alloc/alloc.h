@@ -68,8 +68,12 @@ static inline void ebb_free_local(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *
     s->local_free = b;
     uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
     atomic_store_explicit(&s->used, used, memory_order_relaxed);
-    if (ebb_unlikely(used == 0 || s->free_slow))
+    if (ebb_unlikely(used == 0 || s->free_slow)) {
+        /* An emptied span that malloc is using stays where it is: nothing to do. */
+        if (!s->free_slow && s == heap->current[s->cls])
+            return;
         ebb_heap_free_slow(heap, s, b);
+    }
 }
 
 /* Every exit from the fast path below is a tail call, so that it needs no stack frame. */
