@@ -88,6 +88,9 @@ static inline void ebb_core_free(void *p, const char *func)
     }
     ebb_chunk_t *c = (ebb_chunk_t *)r;
     ebb_span_t *s = &c->spans[((uintptr_t)p - c->base) >> c->span_shift];
+    /* One register for the span: otherwise the compiler addresses its two cache lines
+     * from two bases and runs out of scratch registers (a stack frame on this path). */
+    __asm__("" : "+r"(s));
     ebb_block_t *b = (ebb_block_t *)p;
     ebb_heap_t *heap = ebb_tls_heap;
     /* Not this thread's span (another thread's, or none's: checked there). */
