@@ -34,6 +34,15 @@ static inline void *ebb_core_alloc(size_t size)
     return ebb_large_alloc(size, 0, false);
 }
 
+/* Abort unless p is the start of one of span s's blocks. */
+static inline void ebb_check_block_start(const ebb_span_t *s, const void *p, const char *func)
+{
+    uintptr_t off = (uintptr_t)p - s->start;
+    uintptr_t idx = ebb_block_index(s, off);
+    if (ebb_unlikely(idx * s->block_size != off || idx >= s->reserved))
+        ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
+}
+
 /* The block p points to, checked: abort unless p is the start of a block ebb handed
  * out. Returns the span, or NULL with *large set for a large block. */
 static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_large_t **large)
@@ -51,12 +60,9 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     }
     ebb_chunk_t *c = (ebb_chunk_t *)r;
     ebb_span_t *s = &c->spans[((uintptr_t)p - c->base) >> c->span_shift];
-    uintptr_t off = (uintptr_t)p - s->start;
     if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
         ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
-    uintptr_t idx = (off * s->div_magic) >> 44;
-    if (ebb_unlikely(idx * s->block_size != off || idx >= s->reserved))
-        ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
+    ebb_check_block_start(s, p, func);
     return s;
 }
 
@@ -98,10 +104,7 @@ static inline void ebb_core_free(void *p, const char *func)
         ebb_free_other(p, func);
         return;
     }
-    uintptr_t off = (uintptr_t)p - s->start;
-    uintptr_t idx = (off * s->div_magic) >> 44;
-    if (ebb_unlikely(idx * s->block_size != off || idx >= s->reserved))
-        ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
+    ebb_check_block_start(s, p, func);
     /* A first word that decodes to a link inside this span (or to the end of a list)
      * marks a block that may already be free: check it. */
     uintptr_t link = b->next_enc ^ s->key;

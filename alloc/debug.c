@@ -58,6 +58,14 @@ static void check_freed_fill(void *p, size_t usable, const char *func)
     }
 }
 
+/* The whole size of the block p starts (checked), and its span (NULL: a large block). */
+static size_t block_usable(const void *p, const char *func, ebb_span_t **span)
+{
+    ebb_large_t *large;
+    *span = ebb_block_lookup(p, func, &large);
+    return *span ? (*span)->block_size : large->usable;
+}
+
 void *ebb_debug_alloc(size_t size, size_t align, const char *func)
 {
     size_t inner;
@@ -68,9 +76,8 @@ void *ebb_debug_alloc(size_t size, size_t align, const char *func)
     void *p = align ? ebb_core_aligned(align, inner) : ebb_core_alloc(inner);
     if (!p)
         return NULL;
-    ebb_large_t *large;
-    ebb_span_t *s = ebb_block_lookup(p, func, &large);
-    size_t usable = s ? s->block_size : large->usable;
+    ebb_span_t *s;
+    size_t usable = block_usable(p, func, &s);
     if (s) {
         check_freed_fill(p, usable, func);
         memset(p, EBB_DEBUG_FRESH, size);
@@ -97,9 +104,8 @@ void ebb_debug_free(void *p, const char *func)
 {
     if (!p)
         return;
-    ebb_large_t *large;
-    ebb_span_t *s = ebb_block_lookup(p, func, &large);
-    size_t usable = s ? s->block_size : large->usable;
+    ebb_span_t *s;
+    size_t usable = block_usable(p, func, &s);
     size_t size = requested_size(p, usable, func);
     size_t guard_end = usable - sizeof(uint64_t);
     size_t bad = first_other(p, size, guard_end, EBB_DEBUG_GUARD);
@@ -114,9 +120,8 @@ size_t ebb_debug_usable(const void *p, const char *func)
 {
     if (!p)
         return 0;
-    ebb_large_t *large;
-    ebb_span_t *s = ebb_block_lookup(p, func, &large);
-    size_t usable = s ? s->block_size : large->usable;
+    ebb_span_t *s;
+    size_t usable = block_usable(p, func, &s);
     return requested_size((void *)(uintptr_t)p, usable, func);
 }
 

@@ -36,6 +36,5 @@ void ebb_debug_free(void *p, const char *func);
 size_t ebb_debug_usable(const void *p, const char *func);
 void *ebb_debug_realloc(void *p, size_t size, const char *func);
 void ebb_debug_fill_carved(void *p, size_t size);
-void ebb_debug_check_link(const ebb_span_t *s, const ebb_block_t *b, const ebb_block_t *next);
 
 #endif /* EBB_DEBUG_H */

@@ -119,6 +119,12 @@ void ebb_span_purge_pages(ebb_span_t *s);  /* small spans: purge all-free pages 
 void ebb_span_unpurge(ebb_span_t *s);      /* carve the blocks on purged pages again */
 extern ebb_span_t ebb_empty_span;
 
+/* Index of the block at byte offset off of span s (a division by block_size). */
+static inline uint32_t ebb_block_index(const ebb_span_t *s, uintptr_t off)
+{
+    return (uint32_t)((off * s->div_magic) >> 44);
+}
+
 #ifdef EBB_DEBUG_BUILD
 void ebb_debug_check_link(const ebb_span_t *s, const ebb_block_t *b, const ebb_block_t *next);
 #endif

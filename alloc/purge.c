@@ -58,7 +58,7 @@ void ebb_purge_after_fork_child(void)
 
 bool ebb_purge_tick(void)
 {
-    return ebb_opt.decay_ms > 0 && ebb_purge_tick_at(ebb_now_ms());
+    return ebb_purge_tick_at(ebb_now_ms());
 }
 
 bool ebb_purge_tick_at(uint64_t now)

@@ -101,7 +101,7 @@ void ebb_span_collect(ebb_span_t *s)
  * free (its link was purged with it, so the check in free() cannot see it). */
 void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b)
 {
-    uint64_t idx = (((uintptr_t)b - s->start) * s->div_magic) >> 44;
+    uint32_t idx = ebb_block_index(s, (uintptr_t)b - s->start);
     if (ebb_unlikely((s->purged_mask >> idx) & 1))
         ebb_fatal_ptr("free", "double free of", b);
     ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_relaxed);
@@ -142,8 +142,7 @@ void ebb_span_purge_free_blocks(ebb_span_t *s)
     ebb_block_t *lists[2] = {s->free, s->local_free};
     for (int l = 0; l < 2; l++) {
         for (ebb_block_t *b = lists[l]; b; b = ebb_block_next(s, b)) {
-            uint64_t idx = (((uintptr_t)b - s->start) * s->div_magic) >> 44;
-            newly |= (uint64_t)1 << idx;
+            newly |= (uint64_t)1 << ebb_block_index(s, (uintptr_t)b - s->start);
             s->purged_blocks++;
         }
     }
@@ -242,17 +241,12 @@ void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func)
 
 #define SMALL_SPAN_PAGES 16 /* a 64 KiB span of 4 KiB pages */
 
-static inline uint32_t block_index(const ebb_span_t *s, uintptr_t off)
-{
-    return (uint32_t)((off * s->div_magic) >> 44);
-}
-
 /* Blocks [first, last] overlap page p of the span. */
 static void page_blocks(const ebb_span_t *s, unsigned p, uint32_t *first, uint32_t *last)
 {
     uintptr_t lo = (uintptr_t)p * 4096u, hi = lo + 4096u - 1;
-    *first = block_index(s, lo);
-    *last = block_index(s, hi);
+    *first = ebb_block_index(s, lo);
+    *last = ebb_block_index(s, hi);
     if (*last >= s->capacity)
         *last = s->capacity - 1;
 }
@@ -279,7 +273,7 @@ void ebb_span_purge_pages(ebb_span_t *s)
         return;
     uint64_t freebits[4096 / 64] = {0};
     for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b)) {
-        uint32_t i = block_index(s, (uintptr_t)b - s->start);
+        uint32_t i = ebb_block_index(s, (uintptr_t)b - s->start);
         freebits[i / 64] |= (uint64_t)1 << (i % 64);
     }
     uintptr_t carved = (uintptr_t)s->capacity * s->block_size;

@@ -65,8 +65,9 @@ static void init_sizes(void)
     }
 }
 
-static double bench_pair(void)
+static double bench_pair(int unused)
 {
+    (void)unused;
     const long n = scaled(20000000);
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
@@ -121,13 +122,15 @@ static double bench_batch(int batch)
     return batch_loop(BY_MALLOC, batch, 20000000);
 }
 
-static double bench_calloc(void)
+static double bench_calloc(int unused)
 {
+    (void)unused;
     return batch_loop(BY_CALLOC, 100, 10000000);
 }
 
-static double bench_realloc(void)
+static double bench_realloc(int unused)
 {
+    (void)unused;
     long n = 0, k = 0;
     double t0 = now_ns();
     for (long r = 0; r < scaled(40000); r++) {
@@ -145,8 +148,9 @@ static double bench_realloc(void)
     return per_op(t0, n);
 }
 
-static double bench_aligned(void)
+static double bench_aligned(int unused)
 {
+    (void)unused;
     return batch_loop(BY_ALIGNED, 100, 4000000);
 }
 
@@ -199,8 +203,9 @@ static void *share_thread(void *arg)
     return NULL;
 }
 
-static double bench_falseshare(void)
+static double bench_falseshare(int unused)
 {
+    (void)unused;
     pthread_t t[SHARE_THREADS];
     void *given[SHARE_THREADS];
     for (int i = 0; i < SHARE_THREADS; i++)
@@ -231,8 +236,9 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-static double bench_prodcons(void)
+static double bench_prodcons(int unused)
 {
+    (void)unused;
     pthread_t t;
     double t0 = now_ns();
     pthread_create(&t, NULL, consumer, NULL);
@@ -248,36 +254,20 @@ static double bench_prodcons(void)
     return per_op(t0, TRANSFERS);
 }
 
+/* A case: its function and the argument it gets (batch size, thread count). */
 typedef struct bench_case {
     const char *name;
-    double (*run)(void);
-    int arg; /* for run_n */
-    double (*run_n)(int);
+    double (*run)(int arg);
+    int arg;
 } bench_case_t;
 
-static double batch100(void)
-{
-    return bench_batch(100);
-}
-
-static double batch1000(void)
-{
-    return bench_batch(1000);
-}
-
 static const bench_case_t cases[] = {
-    {"pair", bench_pair, 0, NULL},
-    {"batch100", batch100, 0, NULL},
-    {"batch1000", batch1000, 0, NULL},
-    {"calloc", bench_calloc, 0, NULL},
-    {"realloc", bench_realloc, 0, NULL},
-    {"aligned", bench_aligned, 0, NULL},
-    {"prodcons", bench_prodcons, 0, NULL},
-    {"threads1", NULL, 1, bench_threads},
-    {"threads2", NULL, 2, bench_threads},
-    {"threads4", NULL, 4, bench_threads},
-    {"threads8", NULL, 8, bench_threads},
-    {"falseshare", bench_falseshare, 0, NULL},
+    {"pair", bench_pair, 0},         {"batch100", bench_batch, 100},
+    {"batch1000", bench_batch, 1000}, {"calloc", bench_calloc, 0},
+    {"realloc", bench_realloc, 0},   {"aligned", bench_aligned, 0},
+    {"prodcons", bench_prodcons, 0}, {"threads1", bench_threads, 1},
+    {"threads2", bench_threads, 2},  {"threads4", bench_threads, 4},
+    {"threads8", bench_threads, 8},  {"falseshare", bench_falseshare, 0},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -300,7 +290,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "micro: unknown case %s\n", c);
             return 2;
         }
-        double ns = bc->run ? bc->run() : bc->run_n(bc->arg);
+        double ns = bc->run(bc->arg);
         printf("%s %.2f %ld\n", c, ns, ops);
         fflush(stdout);
     }

@@ -154,8 +154,7 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "ebb bench: hyperfine failed\n");
         return 1;
     }
-    snprintf(path, sizeof path, "%s/hyperfine.json", dir);
-    FILE *hf = fopen(path, "r");
+    FILE *hf = cli_fopen_in(dir, "hyperfine.json", "r");
     static char text[1 << 20];
     size_t len = hf ? fread(text, 1, sizeof text - 1, hf) : 0;
     text[len] = 0;
@@ -177,10 +176,8 @@ int cmd_bench(int argc, char **argv)
     for (int a = 0; a < n; a++)
         if (strcmp(names[a], "glibc") == 0)
             g = a;
-    snprintf(path, sizeof path, "%s/summary.md", dir);
-    FILE *md = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    FILE *js = fopen(path, "w");
+    FILE *md = cli_fopen_in(dir, "summary.md", "w");
+    FILE *js = cli_fopen_in(dir, "results.json", "w");
     if (!md || !js) {
         fprintf(stderr, "ebb bench: cannot write in %s: %s\n", dir, strerror(errno));
         return 1;
@@ -213,8 +210,7 @@ int cmd_bench(int argc, char **argv)
     fprintf(js, "\n  }\n}\n");
     fclose(md);
     fclose(js);
-    snprintf(path, sizeof path, "%s/index.html", dir);
-    FILE *h = fopen(path, "w");
+    FILE *h = cli_fopen_in(dir, "index.html", "w");
     if (h) {
         fprintf(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ebb "
                    "bench</title></head><body><h1>ebb bench</h1><p>See <a href=\"summary.md\">"
@@ -223,8 +219,7 @@ int cmd_bench(int argc, char **argv)
                    "</a>.</p></body></html>\n");
         fclose(h);
     }
-    snprintf(path, sizeof path, "%s/summary.md", dir);
-    FILE *s = fopen(path, "r");
+    FILE *s = cli_fopen_in(dir, "summary.md", "r");
     int c;
     while (s && (c = fgetc(s)) != EOF)
         putchar(c);

@@ -21,6 +21,8 @@ int cli_trace_error(const char *path, const trace_error_t *err);
 void cli_json_str(FILE *f, const char *s);
 /* mkdir -p; true if the directory exists afterwards. */
 bool cli_mkdirs(const char *path);
+/* fopen of DIR/NAME; NULL (errno set) if it cannot be opened or the path is too long. */
+FILE *cli_fopen_in(const char *dir, const char *name, const char *mode);
 /* Directory of the running ebb executable (for finding libebb-record.so and libebb.so). */
 const char *cli_self_dir(void);
 

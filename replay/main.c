@@ -1,5 +1,6 @@
 /* main.c — the ebb command: dispatch to subcommands. Exit codes: 0 success, 1 failure
  * of the work itself, 2 bad input (usage, malformed trace). */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,16 @@ int cli_trace_error(const char *path, const trace_error_t *err)
 }
 
 /* mkdir -p: creates path and its missing parents; true if it exists afterwards. */
+FILE *cli_fopen_in(const char *dir, const char *name, const char *mode)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    return fopen(path, mode);
+}
+
 bool cli_mkdirs(const char *path)
 {
     char buf[PATH_MAX];

@@ -97,9 +97,7 @@ static void ratio_text(const cmp_results_t *r, int t, int a, int m, char *out, s
 
 static int write_summary(const cmp_results_t *r, const char *dir)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/summary.md", dir);
-    FILE *f = fopen(path, "w");
+    FILE *f = cli_fopen_in(dir, "summary.md", "w");
     if (!f)
         return 1;
     fprintf(f, "# ebb compare\n\n");
@@ -172,9 +170,7 @@ static void machine(char *cpu, size_t n)
 
 static int write_json(const cmp_results_t *r, const char *dir)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    FILE *f = fopen(path, "w");
+    FILE *f = cli_fopen_in(dir, "results.json", "w");
     if (!f)
         return 1;
     char cpu[256];
@@ -340,9 +336,7 @@ static void html_escape(FILE *f, const char *s)
 static int write_html(const cmp_results_t *r, const char *dir, bool plots, const bool *trace_plotted,
                       bool summary_plotted)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/index.html", dir);
-    FILE *f = fopen(path, "w");
+    FILE *f = cli_fopen_in(dir, "index.html", "w");
     if (!f)
         return 1;
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
