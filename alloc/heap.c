@@ -114,6 +114,7 @@ static void purge_free_pages(ebb_heap_t *heap, bool force, uint64_t now)
         if (big ? !big_due : !pages_due)
             continue;
         for (ebb_span_t *s = heap->queue[c].first; s; s = s->next) {
+            ebb_span_purge_tail(s);
             if (big) {
                 ebb_span_collect(s); /* remote frees too */
                 ebb_span_purge_free_blocks(s);

@@ -48,9 +48,11 @@ uint64_t ebb_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static size_t span_touched(const ebb_span_t *s)
+/* Purges every page a span may have touched, the one its last block ends in too. */
+static void purge_span(ebb_span_t *s)
 {
-    return (size_t)s->capacity * s->block_size;
+    ebb_os_purge((void *)s->start, ebb_align_up(s->touched, ebb_page_size), s->cls);
+    s->touched = 0;
 }
 
 /* ---- lists ---- */
@@ -79,14 +81,14 @@ static void dirty_push(ebb_span_t *s, unsigned kind)
 {
     ebb_span_list_push_front(&dirty[kind], s);
     s->chunk->dirty_spans++;
-    atomic_store_explicit(&dirty_bytes, dirty_bytes + span_touched(s), memory_order_relaxed);
+    atomic_store_explicit(&dirty_bytes, dirty_bytes + s->touched, memory_order_relaxed);
 }
 
 static void dirty_remove(ebb_span_t *s, unsigned kind)
 {
     ebb_span_list_remove(&dirty[kind], s);
     s->chunk->dirty_spans--;
-    atomic_store_explicit(&dirty_bytes, dirty_bytes - span_touched(s), memory_order_relaxed);
+    atomic_store_explicit(&dirty_bytes, dirty_bytes - s->touched, memory_order_relaxed);
 }
 
 /* ---- chunks ---- */
@@ -104,7 +106,7 @@ static void chunk_format(ebb_chunk_t *c, unsigned kind)
         ebb_span_t *s = &c->spans[i];
         s->chunk = c;
         s->start = c->base + ((uintptr_t)i << shift);
-        s->dirty = false;
+        s->touched = 0;
         atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
     }
 }
@@ -215,7 +217,7 @@ static ebb_chunk_t *mark_returned(ebb_span_t *s)
     c->free_mask |= (uint64_t)1 << i;
     c->spans_used--;
     active_bytes -= (size_t)1 << c->span_shift;
-    if (s->dirty)
+    if (s->touched)
         dirty_push(s, kind);
     if (c->spans_used == 0 && c->dirty_spans == 0)
         return chunk_now_empty(c);
@@ -256,8 +258,7 @@ static void decay(decay_mode_t mode)
         if (n == 0)
             return;
         for (unsigned i = 0; i < n; i++) {
-            ebb_os_purge((void *)batch[i]->start, span_touched(batch[i]), batch[i]->cls);
-            batch[i]->dirty = false;
+            purge_span(batch[i]);
         }
         ebb_chunk_t *unmap[PURGE_BATCH];
         unsigned nunmap = 0;
@@ -318,9 +319,8 @@ ebb_span_t *ebb_pool_take_span(unsigned kind)
 
 void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
 {
-    if (s->dirty && (purge_now || ebb_opt.decay_ms == 0)) {
-        ebb_os_purge((void *)s->start, span_touched(s), s->cls);
-        s->dirty = false;
+    if (s->touched && (purge_now || ebb_opt.decay_ms == 0)) {
+        purge_span(s);
     }
     uint64_t now = ebb_now_ms();
     ebb_lock(&ebb_pool_lock);

@@ -58,7 +58,9 @@ void ebb_span_extend(ebb_span_t *s)
     ebb_block_set_next(s, b, s->free);
     s->free = (ebb_block_t *)first;
     s->capacity += n;
-    s->dirty = true;
+    uint32_t end = s->capacity * s->block_size;
+    if (end > s->touched)
+        s->touched = end;
 }
 
 /* Owner: move local frees and remote frees onto the free list. */
@@ -161,6 +163,18 @@ void ebb_span_purge_free_blocks(ebb_span_t *s)
             ebb_os_purge((void *)from, to - from, s->cls);
     }
     s->purged_mask = all;
+}
+
+/* Owner: purge the pages past the carved blocks that an earlier use of the span left
+ * resident (a span from the pool's dirty list keeps its earlier class's pages). */
+void ebb_span_purge_tail(ebb_span_t *s)
+{
+    uintptr_t carved = ebb_align_up((uintptr_t)s->capacity * s->block_size, ebb_page_size);
+    if (s->touched <= carved)
+        return;
+    ebb_os_purge((void *)(s->start + carved), ebb_align_up(s->touched, ebb_page_size) - carved,
+                 s->cls);
+    s->touched = (uint32_t)carved;
 }
 
 /* Bytes of a span's pages that are purged (for the statistics). */

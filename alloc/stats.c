@@ -34,8 +34,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
             cs->spans++;
             cs->live_blocks += used;
             cs->free_blocks += s->capacity - used;
-            size_t resident = ebb_align_up((size_t)s->capacity * s->block_size, ebb_page_size) -
-                              ebb_span_purged_bytes(s);
+            size_t resident = ebb_align_up(s->touched, ebb_page_size) - ebb_span_purged_bytes(s);
             cs->resident_bytes += resident;
         }
     }

@@ -68,7 +68,9 @@ enum {
  *   live blocks == used - |thread_free|   (remote frees count as used until collected)
  *   remote_pending >= |thread_free|       (counted before the push, uncounted after
  *                                          the collection: what the statistics use)
- *   blocks [capacity, reserved) were never handed out; their pages may be unbacked.
+ *   blocks [capacity, reserved) were never handed out since the span was taken from
+ *   the pool; their pages are unbacked unless below touched.
+ *   capacity * block_size <= touched
  *   A span is on exactly one of: its heap's queue for cls, its heap's full list
  *   (in_full), or the pool (heap == NULL).
  *   full_state == NOTIFIED implies the span is on heap.remote_spans or about to be,
@@ -85,7 +87,6 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     uint32_t reserved;
     uint32_t block_size;
     uint8_t cls;
-    bool dirty; /* pages were touched since the span was last purged */
     union {
         struct {
             bool in_full; /* on the heap's full list */
@@ -107,6 +108,11 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
     _Atomic uint8_t full_state;
     uint16_t purged_blocks; /* small spans: free blocks set aside on purged pages */
+    /* Bytes from start whose pages may be resident: the most ever carved since the span
+     * was last purged whole, whatever classes used it meanwhile (a span reused from the
+     * pool's dirty list keeps the pages of its earlier class). 0: clean. Owner and
+     * pool only. */
+    uint32_t touched;
     struct ebb_span *next, *prev;       /* queue, full list or pool links */
     struct ebb_span *remote_next;       /* link on heap.remote_spans */
     struct ebb_chunk *chunk;

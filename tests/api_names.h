@@ -30,6 +30,11 @@ static inline int t_owns(const void *p)
 {
     return ebb_owns(p);
 }
+static inline int t_stats(ebb_stats_t *out)
+{
+    ebb_stats_get(out);
+    return 1;
+}
 #else
 /* glibc 2.36 does not have the C23 sized frees: find ebb's at run time. */
 static inline void t_free_sized(void *p, size_t size)
@@ -70,6 +75,14 @@ static inline int t_owns(const void *p)
     if (!owns)
         owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "ebb_owns");
     return owns && owns(p);
+}
+/* ebb's statistics, found the same way; 0 if the process has no ebb_stats_get. */
+static inline int t_stats(ebb_stats_t *out)
+{
+    void (*get)(ebb_stats_t *) = (void (*)(ebb_stats_t *))dlsym(RTLD_DEFAULT, "ebb_stats_get");
+    if (get)
+        get(out);
+    return get != NULL;
 }
 #endif
 

@@ -1,9 +1,12 @@
 /* rss_return.c — freed memory leaves the resident set: for small classes, for spans
  * with a few survivors (blocks of 16 KiB, every eighth kept), for large blocks, for
- * memory of exited threads, after malloc_trim(0); calloc of purged memory is zero.
+ * memory of exited threads, after malloc_trim(0); mixed sizes freed in runs stay
+ * within the slack bound, and ebb's resident figure is the process's; calloc of purged
+ * memory is zero.
  * With "background" as argument (run with EBB_BACKGROUND=1), the RSS must drop with no
  * further call at all. Figures are printed. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +56,64 @@ static void *thread_work(void *arg)
 }
 
 static void *mid[8192];
+static uint32_t mixed_size[N_SMALL];
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_random(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* What ebb says is resident (blocks' pages and metadata): it must match the process's
+ * own count, so that malloc_stats and friends tell an operator the truth. */
+static size_t ebb_resident(void)
+{
+    ebb_stats_t st;
+    if (!t_stats(&st))
+        return 0;
+    return st.resident_bytes + st.metadata_bytes;
+}
+
+/* Mixed small and medium blocks (16 B to 14 KiB, as bench/memory.c's forkexec), 90%
+ * freed in runs of 1000: the survivors straddle pages of many spans of every class.
+ * After malloc_trim(0) the slack must be within the documented bound, and ebb's own
+ * resident figure must be the process's. */
+static void mixed_runs(void)
+{
+    enum { N = 100000 };
+    T_TRIM(0); /* free pages of earlier cases would be reused, below the baseline */
+    size_t base = rss(), claimed_base = ebb_resident();
+    for (int i = 0; i < N; i++) {
+        uint64_t r = next_random();
+        mixed_size[i] = (uint32_t)(r % 4 ? 16 + (r >> 8) % 1024 : 1024 + (r >> 8) % 13000);
+        small[i] = T_MALLOC(mixed_size[i]);
+        memset(small[i], 6, mixed_size[i]);
+    }
+    size_t full = rss(), live = 0;
+    for (int i = 0; i < N; i++) {
+        if ((i / 1000) % 10)
+            T_FREE(small[i]);
+        else
+            live += mixed_size[i];
+    }
+    T_TRIM(0);
+    size_t after = rss(), claimed = ebb_resident();
+    report("mixed, 90% freed in runs", base, full, after);
+    size_t slack = above(base, after) > live ? above(base, after) - live : 0;
+    CHECKF(slack <= 2 * MiB + live / 4, "mixed: slack %zu KiB for %zu KiB live", slack >> 10,
+           live >> 10);
+    size_t rss_grew = above(base, after), claim_grew = above(claimed_base, claimed);
+    printf("%-26s live %zu KiB, slack %zu KiB, ebb counts %zu KiB resident of %zu KiB\n",
+           "", live >> 10, slack >> 10, claim_grew >> 10, rss_grew >> 10);
+    CHECKF(claim_grew + MiB / 2 >= rss_grew && rss_grew + MiB / 2 >= claim_grew,
+           "ebb counts %zu KiB resident, the process %zu KiB", claim_grew >> 10, rss_grew >> 10);
+    for (int i = 0; i < N; i++)
+        if (!((i / 1000) % 10))
+            T_FREE(small[i]);
+}
 
 int main(int argc, char **argv)
 {
@@ -60,6 +121,7 @@ int main(int argc, char **argv)
     /* the test's own arrays are resident before any baseline is taken */
     memset(small, 0, sizeof small);
     memset(mid, 0, sizeof mid);
+    memset(mixed_size, 0, sizeof mixed_size);
     if (argc > 1 && strcmp(argv[1], "background") == 0) {
         size_t base = rss();
         for (int i = 0; i < N_SMALL; i++) {
@@ -149,6 +211,8 @@ int main(int argc, char **argv)
         }
     for (int i = 0; i < 8192; i++)
         T_FREE(mid[i]);
+
+    mixed_runs();
 
     /* large blocks */
     void *big[10];

@@ -13,8 +13,6 @@
 #define SLOTS 2000
 static _Atomic(void *) slot[SLOTS];
 
-static void (*stats_get)(ebb_stats_t *);
-
 static void *worker(void *arg)
 {
     uint64_t x = 0x9e3779b97f4a7c15ull * ((uintptr_t)arg + 1);
@@ -38,7 +36,7 @@ static void *worker(void *arg)
 static void check_totals(const char *when)
 {
     ebb_stats_t st;
-    stats_get(&st);
+    CHECK(t_stats(&st));
     size_t held = 0;
     for (int i = 0; i < SLOTS; i++) {
         void *p = atomic_load(&slot[i]);
@@ -59,14 +57,11 @@ static void check_totals(const char *when)
 
 int main(void)
 {
-#ifdef EBB_TEST_PREFIXED
-    stats_get = ebb_stats_get;
-#else
-    stats_get = (void (*)(ebb_stats_t *))dlsym(RTLD_DEFAULT, "ebb_stats_get");
-    CHECK(stats_get != NULL);
-    if (!stats_get)
+    ebb_stats_t st;
+    int have_stats = t_stats(&st); /* the allocator under test is ebb */
+    CHECK(have_stats);
+    if (!have_stats)
         return check_report("stats-addup-" T_VARIANT);
-#endif
     for (int round = 0; round < 3; round++) {
         pthread_t t[4];
         for (long i = 0; i < 4; i++)
