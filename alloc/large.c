@@ -284,11 +284,13 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
     ebb_lock(&ebb_pool_lock);
     if (want <= l->mapped) {
         /* Within the mapping: grow into the tail, or shrink leaving one; a shrink to
-         * less than half gives the rest back at once. */
+         * less than half gives the rest back at once. A growth never cuts: a block
+         * taken from the cache with a big tail grows into it (the append pattern). */
+        bool shrink = want < l->usable;
         l->usable = want;
         if (want == l->mapped)
             l->tail_since = 0;
-        else if (want < l->mapped / 2 || ebb_opt.decay_ms == 0)
+        else if (shrink && (want < l->mapped / 2 || ebb_opt.decay_ms == 0))
             cut_tail(l);
         else if (!l->tail_since)
             l->tail_since = ebb_now_ms();
