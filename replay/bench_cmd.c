@@ -100,7 +100,7 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "ebb bench: hyperfine is not installed\n");
         return 1;
     }
-    char names[MAX_ALLOCS][64], paths[MAX_ALLOCS][PATH_MAX];
+    char names[MAX_ALLOCS][CLI_ALLOC_LABEL], paths[MAX_ALLOCS][PATH_MAX];
     int n = 0;
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", list);
@@ -110,7 +110,8 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "ebb bench: %s is not installed; skipped\n", tok);
             continue;
         }
-        snprintf(names[n++], sizeof names[0], "%s", tok);
+        cli_alloc_label(tok, names, n, names[n]);
+        n++;
     }
     if (n == 0)
         return 2;

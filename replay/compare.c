@@ -95,14 +95,7 @@ static int default_traces(cmp_results_t *r)
 
 static void trace_name(cmp_trace_t *t)
 {
-    const char *b = strrchr(t->path, '/');
-    snprintf(t->name, sizeof t->name, "%s", b ? b + 1 : t->path);
-    char *dot = strrchr(t->name, '.');
-    if (dot && strcmp(dot, ".trace") == 0)
-        *dot = 0;
-    for (char *p = t->name; *p; p++)
-        if (*p == '/' || *p == ' ')
-            *p = '_';
+    cli_file_label(t->path, ".trace", t->name, sizeof t->name);
 }
 
 /* Checks a trace and reads its size from its header. */
@@ -244,7 +237,7 @@ int cmd_compare(int argc, char **argv)
         }
         if (r->nallocs == CMP_MAX_ALLOCS)
             break;
-        snprintf(r->allocs[r->nallocs], sizeof r->allocs[0], "%s", tok);
+        cli_alloc_label(tok, r->allocs, r->nallocs, r->allocs[r->nallocs]);
         snprintf(r->alloc_paths[r->nallocs], sizeof r->alloc_paths[0], "%s", path);
         package_version(tok, r->alloc_versions[r->nallocs], sizeof r->alloc_versions[0]);
         r->nallocs++;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cli.h"
+
 #define CMP_MAX_RUNS 50
 #define CMP_MAX_ALLOCS 16
 #define CMP_MAX_TRACES 256
@@ -46,7 +48,7 @@ typedef struct cmp_trace {
 typedef struct cmp_results {
     int ntraces, nallocs, runs;
     cmp_trace_t traces[CMP_MAX_TRACES];
-    char allocs[CMP_MAX_ALLOCS][64];
+    char allocs[CMP_MAX_ALLOCS][CLI_ALLOC_LABEL];
     char alloc_paths[CMP_MAX_ALLOCS][4096];
     char alloc_versions[CMP_MAX_ALLOCS][128];
     cmp_cell_t cells[CMP_MAX_TRACES][CMP_MAX_ALLOCS];

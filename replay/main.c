@@ -1,5 +1,6 @@
 /* main.c — the ebb command: dispatch to subcommands. Exit codes: 0 success, 1 failure
  * of the work itself, 2 bad input (usage, malformed trace). */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -56,6 +57,37 @@ void cli_json_str(FILE *f, const char *s)
             fputc(*s, f);
     }
     fputc('"', f);
+}
+
+void cli_file_label(const char *path, const char *suffix, char *out, size_t n)
+{
+    const char *b = strrchr(path, '/');
+    snprintf(out, n, "%s", b && b[1] ? b + 1 : path);
+    size_t len = strlen(out), sl = strlen(suffix);
+    if (len > sl && strcmp(out + len - sl, suffix) == 0)
+        out[len - sl] = 0;
+    for (char *p = out; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+            *p = '_';
+}
+
+void cli_alloc_label(const char *given, char names[][CLI_ALLOC_LABEL], int n,
+                     char out[CLI_ALLOC_LABEL])
+{
+    if (!strchr(given, '/')) {
+        snprintf(out, CLI_ALLOC_LABEL, "%s", given);
+        return;
+    }
+    char base[CLI_ALLOC_LABEL - 12]; /* room for "-N" */
+    cli_file_label(given, ".so", base, sizeof base);
+    snprintf(out, CLI_ALLOC_LABEL, "%s", base);
+    for (int k = 2, clash = 1; clash; k++) {
+        clash = 0;
+        for (int a = 0; a < n; a++)
+            clash |= strcmp(names[a], out) == 0;
+        if (clash)
+            snprintf(out, CLI_ALLOC_LABEL, "%s-%d", base, k);
+    }
 }
 
 const char *cli_self_dir(void)

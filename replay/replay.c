@@ -625,7 +625,7 @@ static void replay_usage(void)
 int cmd_replay(int argc, char **argv)
 {
     replay_options_t opt = {.alloc_name = "glibc", .settle_ms = 1000, .sample_every = 0};
-    const char *child_fd = NULL;
+    const char *child_fd = NULL, *label = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -641,6 +641,8 @@ int cmd_replay(int argc, char **argv)
             opt.sample_every = (uint64_t)atol(argv[++i]);
         else if (strcmp(a, "--child-fd") == 0 && v)
             child_fd = argv[++i];
+        else if (strcmp(a, "--child-label") == 0 && v)
+            label = argv[++i];
         else if (a[0] != '-' && !opt.trace)
             opt.trace = a;
         else {
@@ -658,6 +660,8 @@ int cmd_replay(int argc, char **argv)
         return 2;
     }
     opt.alloc_path = path[0] ? path : NULL;
+    if (label) /* the name a comparison reports the allocator under */
+        opt.alloc_name = label;
     if (child_fd)
         return child_main(atoi(child_fd), &opt);
 
@@ -702,6 +706,8 @@ int replay_run_child(int fd, const replay_options_t *optp)
         args[k++] = strdup("replay");
         args[k++] = strdup(opt.trace);
         args[k++] = strdup("--alloc");
+        args[k++] = strdup(opt.alloc_path ? opt.alloc_path : opt.alloc_name);
+        args[k++] = strdup("--child-label");
         args[k++] = strdup(opt.alloc_name);
         args[k++] = strdup("--child-fd");
         args[k++] = strdup(fdbuf);

@@ -55,6 +55,13 @@ for p in problems:
 sys.exit(1 if problems else 0)
 PY
 
+# A library given by path is replayed and reported under its base name.
+"$ebb" compare "$here/../traces/git-log.trace" --alloc "$build/libebb.so" --runs 1 \
+    --settle-ms 0 -o "$out/p" >/dev/null 2>"$out/p.err" ||
+    fail "compare with a library path failed: $(tail -2 "$out/p.err")"
+grep -q '^| libebb | \*\*[0-9]' "$out/p/summary.md" || fail "a library path was not reported as libebb"
+[ -s "$out/p/runs/git-log__libebb__1.json" ] || fail "no run result for a library path"
+
 # The budget check: holds, falls short, bad input.
 printf 'limit peak_rss ebb 1000 glibc\nlimit settled_rss ebb 1000 best-other # comment\n' >"$out/ok.txt"
 "$ebb" compare "$here/../traces/git-log.trace" --alloc glibc,ebb --runs 1 --settle-ms 0 \
