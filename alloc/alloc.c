@@ -34,6 +34,25 @@ void *ebb_calloc_impl(size_t count, size_t size)
     return p;
 }
 
+/* A block grown by realloc to this size or more becomes (or stays) a large block:
+ * later growth extends its mapping with mremap instead of copying, and the block's
+ * old pages are never resident twice (a freed class block would stay resident until
+ * the decay purges it, at the time the buffer's peak is made). */
+#define REALLOC_LARGE_MIN ((size_t)128 << 10)
+
+/* Moves a class block (old usable bytes) to a new large block. NULL if that fails. */
+static void *realloc_to_large(void *p, size_t old, size_t size, const char *func)
+{
+    int saved = errno;
+    void *q = ebb_large_alloc(size, 0, false);
+    if (q) {
+        memcpy(q, p, old);
+        ebb_free_impl(p, func);
+    }
+    errno = saved;
+    return q;
+}
+
 void *ebb_realloc_impl(void *p, size_t size, const char *func)
 {
 #ifdef EBB_DEBUG_BUILD
@@ -49,7 +68,7 @@ void *ebb_realloc_impl(void *p, size_t size, const char *func)
     ebb_span_t *s = ebb_block_lookup(p, func, &large);
     size_t old;
     if (!s) {
-        if (size > EBB_MAX_CLASS_SIZE)
+        if (size >= REALLOC_LARGE_MIN)
             return ebb_large_realloc(large, p, size);
         old = large->usable;
     } else {
@@ -57,6 +76,12 @@ void *ebb_realloc_impl(void *p, size_t size, const char *func)
         /* Stay in place unless the block would be more than half empty. */
         if (size <= old && size > old / 2)
             return p;
+        if (size > old && size >= REALLOC_LARGE_MIN) {
+            void *q = realloc_to_large(p, old, size, func);
+            if (q)
+                return q;
+            /* no mapping (e.g. the process's map count is exhausted): a class block */
+        }
     }
     void *q = ebb_alloc_impl(size);
     if (!q)

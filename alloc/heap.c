@@ -131,6 +131,25 @@ static void purge_free_pages(ebb_heap_t *heap, bool force, uint64_t now)
 
 /* ---- allocation slow path ---- */
 
+/* A class about to take fresh pages from the pool: the empty spans of big blocks that
+ * other classes of its kind keep as current go to the pool first, so that their
+ * resident pages serve it (a program using many classes one block at a time, e.g. a
+ * compiler's 16-64 KiB buffers, would otherwise hold a span's pages per class until the
+ * decay). Spans of small blocks stay: they hold little, and a block freed there stays
+ * on its free list, where a double free of it is caught. */
+static void release_idle_current(ebb_heap_t *heap, unsigned kind)
+{
+    for (unsigned c = 0; c < EBB_CLASSES; c++) {
+        ebb_span_t *s = heap->current[c];
+        if (s == &ebb_empty_span || ebb_class_info[c].kind != kind || !s->big ||
+            atomic_load_explicit(&s->used, memory_order_relaxed) != 0)
+            continue;
+        ebb_span_list_remove(&heap->queue[c], s);
+        set_current(heap, c);
+        ebb_pool_return_span(s, false);
+    }
+}
+
 /* Find (or make) a span of class cls with a free block; it becomes current. Blocks
  * already freed are preferred to carving new ones from a span's untouched pages, and
  * those to taking a new span, so that resident memory is reused first. */
@@ -160,7 +179,15 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
         ebb_span_extend(s);
     }
     if (!s) {
-        s = ebb_pool_take_span(ebb_class_info[cls].kind);
+        unsigned kind = ebb_class_info[cls].kind;
+        if (ebb_pool_takes_fresh(kind)) {
+            release_idle_current(heap, kind);
+            /* Still about to grow the process by a span: give back as much of the
+             * freed large blocks kept for reuse. */
+            if (ebb_large_cache_pending() && ebb_pool_takes_fresh(kind))
+                ebb_large_cache_give((size_t)1 << ebb_span_shift_of_kind[kind]);
+        }
+        s = ebb_pool_take_span(kind);
         if (!s) {
             set_current(heap, cls);
             return NULL;
@@ -302,6 +329,10 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
             return; /* NOTIFIED: only remote_spans processing may move it */
         unpark(heap, s);
     }
+    /* An empty span goes back to the pool, where any class of its kind reuses its
+     * resident pages; the span malloc is using stays, so that a loop allocating and
+     * freeing one block does not pass through the pool each time (find_span takes it
+     * when another class needs the pages). */
     if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0 &&
         s != heap->current[s->cls]) {
         ebb_span_list_remove(&heap->queue[s->cls], s);

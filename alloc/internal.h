@@ -99,6 +99,7 @@ void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
 /* pool.c — chunks and the spans not owned by any heap. */
 extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
+bool ebb_pool_takes_fresh(unsigned kind);       /* no dirty span to reuse */
 void ebb_pool_return_span(ebb_span_t *s, bool purge_now); /* pool lock not held */
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
 size_t ebb_pool_dirty_pending(void);            /* dirty bytes waiting (racy read) */
@@ -222,6 +223,7 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size);
 ebb_large_t *ebb_large_first(void);
 void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or all) */
 bool ebb_large_cache_pending(void);
+void ebb_large_cache_give(size_t bytes); /* unmap this much of the cache, oldest first */
 size_t ebb_large_cached_bytes(void); /* pool lock held */
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */

@@ -1,5 +1,6 @@
-/* large.c — blocks above the largest size class: each maps its own pages at a chunk
- * boundary (so no two regions share a chunk number in the chunk map), and grows by
+/* large.c — blocks above the largest size class, and blocks grown by realloc past
+ * 128 KiB (alloc.c) so that their growth needs no copy: each maps its own pages at a
+ * chunk boundary (so no two regions share a chunk number in the chunk map), and grows by
  * mremap, in place when the address space after it is free, otherwise by moving the
  * pages to a new aligned place; the bytes are never copied.
  * A freed large block stays mapped in a small cache (newest first) for the decay delay,
@@ -250,16 +251,47 @@ void ebb_large_free(ebb_large_t *l, void *p)
     unmap_all(&u);
 }
 
-/* Pool lock held: unmap the tail of l past its usable size now. */
-static void cut_tail(ebb_large_t *l)
+/* Pool lock held: unmap l's pages past `keep` bytes (a page multiple, not 0). */
+static void shrink_mapping(ebb_large_t *l, size_t keep)
 {
-    uintptr_t keep_end = ebb_align_up(l->base + l->usable, EBB_CHUNK_SIZE);
+    uintptr_t keep_end = ebb_align_up(l->base + keep, EBB_CHUNK_SIZE);
     uintptr_t old_end = l->base + l->mapped;
     if (old_end > keep_end)
         ebb_map_clear(keep_end, old_end - keep_end);
-    ebb_os_shrink((void *)l->base, l->mapped, l->usable);
-    l->mapped = l->usable;
+    ebb_os_shrink((void *)l->base, l->mapped, keep);
+    l->mapped = keep;
+}
+
+/* Pool lock held: unmap the tail of l past its usable size now. */
+static void cut_tail(ebb_large_t *l)
+{
+    shrink_mapping(l, l->usable);
     l->tail_since = 0;
+}
+
+/* The caller is about to use `bytes` of fresh memory: give back as much of the cache,
+ * oldest first, rather than hold it beside the new memory until the decay (the peak
+ * would be both). */
+void ebb_large_cache_give(size_t bytes)
+{
+    unmap_list_t u = {.n = 0};
+    bytes = ebb_align_up(bytes, ebb_page_size);
+    ebb_lock(&ebb_pool_lock);
+    while (bytes && cache_last && u.n < CACHE_MAX_ENTRIES) {
+        ebb_large_t *l = cache_last;
+        if (l->mapped <= bytes) {
+            bytes -= l->mapped;
+            evict_oldest(&u);
+            continue;
+        }
+        cache_bytes -= bytes;
+        shrink_mapping(l, l->mapped - bytes);
+        if (l->usable > l->mapped)
+            l->usable = l->mapped;
+        bytes = 0;
+    }
+    ebb_unlock(&ebb_pool_lock);
+    unmap_all(&u);
 }
 
 /* Unmap the tails of live blocks that have waited the decay delay (all if `all`). */
@@ -273,7 +305,8 @@ static void decay_tails(bool all, uint64_t now)
     ebb_unlock(&ebb_pool_lock);
 }
 
-/* size > EBB_MAX_CLASS_SIZE. Returns NULL (block untouched, errno ENOMEM) on failure. */
+/* size > EBB_MAX_CLASS_SIZE, or a realloc growth (alloc.c). Returns NULL (block
+ * untouched, errno ENOMEM) on failure. */
 void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
 {
     if (size > PTRDIFF_MAX - EBB_CHUNK_SIZE) {

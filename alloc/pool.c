@@ -289,6 +289,15 @@ size_t ebb_pool_dirty_pending(void)
 
 /* ---- the interface ---- */
 
+/* Whether a span of this kind taken now would bring fresh pages (no dirty one). */
+bool ebb_pool_takes_fresh(unsigned kind)
+{
+    ebb_lock(&ebb_pool_lock);
+    bool fresh = dirty[kind].first == NULL;
+    ebb_unlock(&ebb_pool_lock);
+    return fresh;
+}
+
 ebb_span_t *ebb_pool_take_span(unsigned kind)
 {
     for (;;) {

@@ -1,7 +1,8 @@
 /* rss_return.c — freed memory leaves the resident set: for small classes, for spans
  * with a few survivors (blocks of 16 KiB, every eighth kept), for large blocks, for
  * memory of exited threads, after malloc_trim(0); large buffers regrown by realloc
- * reuse a freed one's pages; mixed sizes freed in runs stay
+ * reuse a freed one's pages; a buffer grown by realloc is resident once, and once freed
+ * gives its pages back as the program grows elsewhere; mixed sizes freed in runs stay
  * within the slack bound, and ebb's resident figure is the process's; calloc of purged
  * memory is zero.
  * With "background" as argument (run with EBB_BACKGROUND=1), the RSS must drop with no
@@ -104,6 +105,42 @@ static uint64_t next_random(void)
     return rng;
 }
 
+/* A buffer grown by doubling realloc from 8 KiB to 16 MiB: the blocks it leaves behind
+ * must not stay resident beside it (a freed block waits for the decay, so a moved copy
+ * would keep the peak at twice the buffer); then, freed, the buffer's pages must not
+ * stay beside 4 MiB of small blocks allocated next. */
+static void realloc_growth(void)
+{
+    T_TRIM(0);
+    size_t base = rss(), size = 8192;
+    char *p = T_MALLOC(size);
+    memset(p, 1, size);
+    while (size < 16 * MiB) {
+        p = T_REALLOC(p, size * 2);
+        memset(p + size, 1, size);
+        size *= 2;
+    }
+    size_t grown = above(base, rss());
+    printf("%-26s RSS above start: %6zu KiB for a %zu KiB buffer\n", "realloc growth",
+           grown >> 10, size >> 10);
+    CHECKF(grown <= size + MiB, "realloc growth: %zu KiB resident for %zu KiB", grown >> 10,
+           size >> 10);
+    T_FREE(p);
+    base = rss();
+    for (int i = 0; i < 1024; i++) {
+        small[i] = T_MALLOC(4000);
+        memset(small[i], 2, 4000);
+    }
+    size_t after = above(base, rss());
+    printf("%-26s RSS grew %zu KiB for 4000 KiB of small blocks\n", "after a freed buffer",
+           after >> 10);
+    /* as the small blocks take fresh spans, the cached buffer gives as much back */
+    CHECKF(after <= MiB, "small blocks after a freed buffer: RSS grew %zu KiB", after >> 10);
+    for (int i = 0; i < 1024; i++)
+        T_FREE(small[i]);
+    T_TRIM(0); /* the next case measures from a clean start */
+}
+
 /* What ebb says is resident (blocks' pages and metadata): it must match the process's
  * own count, so that malloc_stats and friends tell an operator the truth. */
 static size_t ebb_resident(void)
@@ -176,6 +213,8 @@ int main(int argc, char **argv)
         CHECKF(above(base, after) < above(base, full) / 10, "RSS stayed at %zu KiB", above(base, after) >> 10);
         return check_report("rss-background-" T_VARIANT);
     }
+
+    realloc_growth(); /* first: the decay delay has not passed since the start */
 
     /* small classes */
     size_t base = rss();
