@@ -39,7 +39,7 @@ uintptr_t ebb_self(void)
     return (uintptr_t)&ebb_tls_heap;
 }
 
-static void collect_abandoned(bool wait);
+static void collect_abandoned(bool wait, bool all);
 
 static void set_current(ebb_heap_t *heap, unsigned cls)
 {
@@ -243,7 +243,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     }
     uint64_t now = ebb_now_ms(); /* read once for both */
     if (ebb_purge_tick_at(now))
-        collect_abandoned(false);
+        collect_abandoned(false, true);
     purge_free_pages(heap, false, now);
     if (heap->armed && !much_pending())
         heap->armed = false;
@@ -284,7 +284,7 @@ static ebb_heap_t *acquire_heap(void)
         return NULL;
     ebb_heap_collect_all(heap, true); /* frees made into it since its thread exited */
     if (ebb_purge_tick())
-        collect_abandoned(false);
+        collect_abandoned(false, true);
     ebb_tls_heap = heap;
     tls_state = THREAD_ACTIVE;
     /* Registers the exit destructor. May allocate (for high key numbers): the heap is
@@ -338,7 +338,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         ebb_span_list_remove(&heap->queue[s->cls], s);
         ebb_pool_return_span(s, false);
         if (ebb_purge_tick())
-            collect_abandoned(false);
+            collect_abandoned(false, true);
         ebb_heap_arm(heap);
     }
 }
@@ -389,6 +389,12 @@ static void heap_thread_exit(void *arg)
     ebb_heap_t *heap = arg;
     if (heap != ebb_tls_heap)
         return;
+    /* Not owned from here: a remote free that pushes before the fence is collected
+     * just below; one after it sees owned false and marks the heap (freed_into). */
+    ebb_lock(&ebb_pool_lock);
+    atomic_store_explicit(&heap->owned, false, memory_order_seq_cst);
+    ebb_unlock(&ebb_pool_lock);
+    atomic_thread_fence(memory_order_seq_cst);
     ebb_heap_collect_all(heap, true);
     ebb_tls_heap = &ebb_empty_heap;
     tls_state = THREAD_EXITED;
@@ -396,18 +402,20 @@ static void heap_thread_exit(void *arg)
     abandon(heap);
     ebb_unlock(&ebb_pool_lock);
     /* A thread's end is a natural moment to give back what the program freed: much of
-     * it is this thread's, other threads' frees may wait in heaps of threads that are
-     * gone, and a program whose threads are done may make no further call that would
-     * run the decay. */
-    collect_abandoned(true);
+     * it is this thread's (purged above), other threads' frees may wait in heaps of
+     * threads that are gone, and a program whose threads are done may make no further
+     * call that would run the decay. Only the heaps that remote frees went into since
+     * their last collection are visited: a program starting and ending many threads
+     * would otherwise sweep every heap at each exit. */
+    collect_abandoned(true, false);
     ebb_purge_all();
 }
 
-/* Collect the heaps of exited threads: other threads' frees into them are pending
- * there until someone does. Spans they release are purged at once. The heaps are off
- * their list meanwhile, so no thread adopts one; with `wait` false, give up if another
- * thread is collecting. */
-static void collect_abandoned(bool wait)
+/* Collect the heaps of exited threads (`all`, or those marked freed_into): other
+ * threads' frees into them are pending there until someone does. Spans they release
+ * are purged at once. The heaps are off their list meanwhile, so no thread adopts one;
+ * with `wait` false, give up if another thread is collecting. */
+static void collect_abandoned(bool wait, bool all)
 {
     if (wait)
         ebb_lock(&ebb_collect_lock);
@@ -420,7 +428,9 @@ static void collect_abandoned(bool wait)
     atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
-        ebb_heap_collect_all(h, true);
+        /* Clear the mark first: a free arriving during the collection marks it again. */
+        if (atomic_exchange_explicit(&h->freed_into, false, memory_order_acquire) || all)
+            ebb_heap_collect_all(h, true);
         last = h;
     }
     if (list) {
@@ -434,7 +444,7 @@ static void collect_abandoned(bool wait)
 
 void ebb_heaps_collect_abandoned(void)
 {
-    collect_abandoned(false);
+    collect_abandoned(false, true);
 }
 
 /* malloc_trim: collect the calling thread's heap, every abandoned heap and the orphan
@@ -443,7 +453,7 @@ void ebb_heaps_trim(void)
 {
     if (ebb_tls_heap != &ebb_empty_heap)
         ebb_heap_collect_all(ebb_tls_heap, true);
-    collect_abandoned(true);
+    collect_abandoned(true, true);
     ebb_lock(&ebb_orphan_lock);
     ebb_heap_collect_all(&orphan_heap, true);
     ebb_unlock(&ebb_orphan_lock);

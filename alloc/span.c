@@ -201,7 +201,7 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
      * the span and give it to another heap. */
     ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
     bool abandoned = owner && !atomic_load_explicit(&owner->owned, memory_order_relaxed);
-    uint32_t block_size = abandoned ? s->block_size : 0; /* first line: read if needed */
+    uint32_t block_size = s->block_size;
     atomic_fetch_add_explicit(&s->remote_pending, 1, memory_order_relaxed);
     ebb_block_t *old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     do {
@@ -209,10 +209,16 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
     } while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old, b,
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
+    /* An owner exiting meanwhile clears owned before its last collection (with a
+     * seq_cst fence): if this load still sees it owned, that collection takes the
+     * block; if not, the heap is marked for the next one. */
+    if (owner && !abandoned)
+        abandoned = !atomic_load_explicit(&owner->owned, memory_order_seq_cst);
     if (ebb_unlikely(abandoned)) {
         /* Freed into the heap of an exited thread: nobody collects it until a thread
          * exits or the decay runs; let this thread's next calls run the decay. */
         atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
+        atomic_store_explicit(&owner->freed_into, true, memory_order_release);
         ebb_heap_arm(ebb_tls_heap);
     }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
