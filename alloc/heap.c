@@ -39,7 +39,7 @@ uintptr_t ebb_self(void)
     return (uintptr_t)&ebb_tls_heap;
 }
 
-static void collect_abandoned(bool wait, bool all);
+static void collect_abandoned(bool wait, ebb_collect_t how);
 
 static void set_current(ebb_heap_t *heap, unsigned cls)
 {
@@ -94,11 +94,15 @@ static void process_remote_spans(ebb_heap_t *heap)
     }
 }
 
+/* When purge_free_pages looks: on time, now, or now at every page (malloc_trim). */
+typedef enum { PURGE_DUE, PURGE_NOW, PURGE_EVERY_PAGE } purge_when_t;
+
 /* Owner: purge the insides of freed big blocks once they have waited the decay delay,
  * and the pages of small spans that are at least an eighth free and whose blocks are all
- * free, once a decay delay since the last look (everything at once when forced). */
-static void purge_free_pages(ebb_heap_t *heap, bool force, uint64_t now)
+ * free, once a decay delay since the last look; or all of it without waiting. */
+static void purge_free_pages(ebb_heap_t *heap, purge_when_t when, uint64_t now)
 {
+    bool force = when != PURGE_DUE;
     if (ebb_opt.decay_ms < 0 && !force)
         return;
     bool big_due = heap->purge_due && (force || now >= heap->purge_due);
@@ -118,8 +122,9 @@ static void purge_free_pages(ebb_heap_t *heap, bool force, uint64_t now)
             if (big) {
                 ebb_span_collect(s); /* remote frees too */
                 ebb_span_purge_free_blocks(s);
-            } else if (force || atomic_load_explicit(&s->used, memory_order_relaxed) <
-                                    s->capacity - s->capacity / 8) {
+            } else if (when == PURGE_EVERY_PAGE ||
+                       atomic_load_explicit(&s->used, memory_order_relaxed) <
+                           s->capacity - s->capacity / 8) {
                 /* At least an eighth free: pages whose blocks are all free are likely.
                  * (Half free instead leaves 26 MiB of slack on bench/memory.c's
                  * forkexec, this 19 MiB; purging every span does no better.) */
@@ -243,8 +248,8 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     }
     uint64_t now = ebb_now_ms(); /* read once for both */
     if (ebb_purge_tick_at(now))
-        collect_abandoned(false, true);
-    purge_free_pages(heap, false, now);
+        collect_abandoned(false, EBB_COLLECT_PURGE);
+    purge_free_pages(heap, PURGE_DUE, now);
     if (heap->armed && !much_pending())
         heap->armed = false;
     process_remote_spans(heap);
@@ -282,9 +287,11 @@ static ebb_heap_t *acquire_heap(void)
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
         return NULL;
-    ebb_heap_collect_all(heap, true); /* frees made into it since its thread exited */
+    /* Frees made into it since its thread exited; its free pages stay for the new
+     * owner, who is about to allocate. */
+    ebb_heap_collect_all(heap, EBB_COLLECT_KEEP);
     if (ebb_purge_tick())
-        collect_abandoned(false, true);
+        collect_abandoned(false, EBB_COLLECT_PURGE);
     ebb_tls_heap = heap;
     tls_state = THREAD_ACTIVE;
     /* Registers the exit destructor. May allocate (for high key numbers): the heap is
@@ -319,7 +326,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
     if (s->big) {
         ebb_span_block_freed(s, b);
-        purge_free_pages(heap, false, ebb_now_ms());
+        purge_free_pages(heap, PURGE_DUE, ebb_now_ms());
     }
     if (s->in_full) {
         uint8_t expected = EBB_SPAN_FULL;
@@ -338,17 +345,18 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         ebb_span_list_remove(&heap->queue[s->cls], s);
         ebb_pool_return_span(s, false);
         if (ebb_purge_tick())
-            collect_abandoned(false, true);
+            collect_abandoned(false, EBB_COLLECT_PURGE);
         ebb_heap_arm(heap);
     }
 }
 
 /* ---- collection, exit, fork ---- */
 
-/* Owner: gather every pending free and give every empty span back to the pool
- * (purged at once if purge_now, else left to the decay). */
-void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
+/* Owner: gather every pending free and give every empty span back to the pool, and
+ * purge as `how` says. */
+void ebb_heap_collect_all(ebb_heap_t *heap, ebb_collect_t how)
 {
+    bool purge_now = how != EBB_COLLECT_KEEP;
     process_remote_spans(heap);
     for (ebb_span_t *s = heap->full.first, *next; s; s = next) {
         next = s->next;
@@ -371,7 +379,9 @@ void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now)
         }
         set_current(heap, c);
     }
-    purge_free_pages(heap, true, ebb_now_ms());
+    if (how >= EBB_COLLECT_PURGE)
+        purge_free_pages(heap, how == EBB_COLLECT_ALL ? PURGE_EVERY_PAGE : PURGE_NOW,
+                         ebb_now_ms());
 }
 
 static void abandon(ebb_heap_t *heap)
@@ -390,12 +400,13 @@ static void heap_thread_exit(void *arg)
     if (heap != ebb_tls_heap)
         return;
     /* Not owned from here: a remote free that pushes before the fence is collected
-     * just below; one after it sees owned false and marks the heap (freed_into). */
+     * just below; one after it sees owned false and counts as freed into an abandoned
+     * heap (which makes the freeing thread run the decay). */
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&heap->owned, false, memory_order_seq_cst);
     ebb_unlock(&ebb_pool_lock);
     atomic_thread_fence(memory_order_seq_cst);
-    ebb_heap_collect_all(heap, true);
+    ebb_heap_collect_all(heap, EBB_COLLECT_PURGE);
     ebb_tls_heap = &ebb_empty_heap;
     tls_state = THREAD_EXITED;
     ebb_lock(&ebb_pool_lock);
@@ -404,18 +415,18 @@ static void heap_thread_exit(void *arg)
     /* A thread's end is a natural moment to give back what the program freed: much of
      * it is this thread's (purged above), other threads' frees may wait in heaps of
      * threads that are gone, and a program whose threads are done may make no further
-     * call that would run the decay. Only the heaps that remote frees went into since
-     * their last collection are visited: a program starting and ending many threads
-     * would otherwise sweep every heap at each exit. */
-    collect_abandoned(true, false);
+     * call that would run the decay. The other heaps give back their empty spans
+     * only: purging their free pages too (as the decay does) at every exit made a
+     * program that starts and ends many threads walk every free list of every heap
+     * each time (larson: 300 -> 240 ms). */
+    collect_abandoned(true, EBB_COLLECT_SPANS);
     ebb_purge_all();
 }
 
-/* Collect the heaps of exited threads (`all`, or those marked freed_into): other
- * threads' frees into them are pending there until someone does. Spans they release
- * are purged at once. The heaps are off their list meanwhile, so no thread adopts one;
+/* Collect the heaps of exited threads as `how` says: other threads' frees into them
+ * are pending there until someone does. The heaps are off their list meanwhile, so no thread adopts one;
  * with `wait` false, give up if another thread is collecting. */
-static void collect_abandoned(bool wait, bool all)
+static void collect_abandoned(bool wait, ebb_collect_t how)
 {
     if (wait)
         ebb_lock(&ebb_collect_lock);
@@ -428,9 +439,7 @@ static void collect_abandoned(bool wait, bool all)
     atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
-        /* Clear the mark first: a free arriving during the collection marks it again. */
-        if (atomic_exchange_explicit(&h->freed_into, false, memory_order_acquire) || all)
-            ebb_heap_collect_all(h, true);
+        ebb_heap_collect_all(h, how);
         last = h;
     }
     if (list) {
@@ -444,7 +453,7 @@ static void collect_abandoned(bool wait, bool all)
 
 void ebb_heaps_collect_abandoned(void)
 {
-    collect_abandoned(false, true);
+    collect_abandoned(false, EBB_COLLECT_PURGE);
 }
 
 /* malloc_trim: collect the calling thread's heap, every abandoned heap and the orphan
@@ -452,10 +461,10 @@ void ebb_heaps_collect_abandoned(void)
 void ebb_heaps_trim(void)
 {
     if (ebb_tls_heap != &ebb_empty_heap)
-        ebb_heap_collect_all(ebb_tls_heap, true);
-    collect_abandoned(true, true);
+        ebb_heap_collect_all(ebb_tls_heap, EBB_COLLECT_ALL);
+    collect_abandoned(true, EBB_COLLECT_ALL);
     ebb_lock(&ebb_orphan_lock);
-    ebb_heap_collect_all(&orphan_heap, true);
+    ebb_heap_collect_all(&orphan_heap, EBB_COLLECT_ALL);
     ebb_unlock(&ebb_orphan_lock);
     ebb_purge_all();
 }

@@ -207,7 +207,16 @@ EBB_NOINLINE void ebb_free_local_checked(ebb_heap_t *heap, ebb_span_t *s, ebb_bl
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, remote, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
 extern _Atomic size_t ebb_abandoned_pending;
-void ebb_heap_collect_all(ebb_heap_t *heap, bool purge_now);
+/* How much collecting a whole heap gives back. */
+typedef enum {
+    EBB_COLLECT_KEEP,  /* adoption: empty spans to the pool unpurged, pages kept */
+    EBB_COLLECT_SPANS, /* other heaps at a thread's exit: empty spans purged; free
+                          pages of the others left to the decay */
+    EBB_COLLECT_PURGE, /* own heap at exit, the decay: empty spans purged, free pages
+                          as the decay would */
+    EBB_COLLECT_ALL,   /* malloc_trim: every free page */
+} ebb_collect_t;
+void ebb_heap_collect_all(ebb_heap_t *heap, ebb_collect_t how);
 void ebb_heaps_after_fork_child(void);
 void ebb_heaps_trim(void);            /* collect every heap, release empty spans */
 void ebb_heap_key_init(void);

@@ -211,14 +211,13 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
                                                     memory_order_relaxed));
     /* An owner exiting meanwhile clears owned before its last collection (with a
      * seq_cst fence): if this load still sees it owned, that collection takes the
-     * block; if not, the heap is marked for the next one. */
+     * block; if not, the block waits in an abandoned heap and is counted as such. */
     if (owner && !abandoned)
         abandoned = !atomic_load_explicit(&owner->owned, memory_order_seq_cst);
     if (ebb_unlikely(abandoned)) {
         /* Freed into the heap of an exited thread: nobody collects it until a thread
          * exits or the decay runs; let this thread's next calls run the decay. */
         atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
-        atomic_store_explicit(&owner->freed_into, true, memory_order_release);
         ebb_heap_arm(ebb_tls_heap);
     }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=

@@ -184,8 +184,6 @@ typedef struct ebb_heap {
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
                                            written under the pool lock */
-    _Atomic bool freed_into;            /* abandoned, and a remote free came in since
-                                           it was last collected */
     uint32_t refills;                   /* quick refills of current spans (heap.c) */
     bool armed;                         /* memory waits to be purged: every malloc of
                                            this heap takes the slow path, which runs the
