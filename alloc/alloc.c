@@ -83,7 +83,16 @@ void *ebb_realloc_impl(void *p, size_t size, const char *func)
             /* no mapping (e.g. the process's map count is exhausted): a class block */
         }
     }
-    void *q = ebb_alloc_impl(size);
+    /* A block growing by realloc will likely grow again: leave it a quarter more room
+     * (two size classes), so that a buffer grown in small steps is copied half as
+     * often. */
+    size_t want = size;
+    if (size > old && size <= EBB_MAX_CLASS_SIZE) {
+        want = size + size / 4;
+        if (want > EBB_MAX_CLASS_SIZE)
+            want = EBB_MAX_CLASS_SIZE;
+    }
+    void *q = ebb_alloc_impl(want);
     if (!q)
         return NULL;
     memcpy(q, p, size < old ? size : old);

@@ -190,6 +190,17 @@ static void test_realloc_contents(void)
     }
     CHECK(filled(buf, cap, 9));
     T_FREE(buf);
+
+    /* A block grown by realloc gets room to grow again: a quarter more, so a buffer
+     * grown in small steps is not copied at every size class. */
+    unsigned char *g = T_MALLOC(100);
+    fill(g, 100, 5);
+    g = T_REALLOC(g, 200);
+    CHECK(g != NULL && filled(g, 100, 5));
+    CHECKF(T_USABLE(g) >= 250, "usable %zu after growing to 200", T_USABLE(g));
+    unsigned char *g2 = T_REALLOC(g, 240);
+    CHECK(g2 == g); /* in place */
+    T_FREE(g2);
 }
 
 static void test_errors(void)
