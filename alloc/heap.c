@@ -141,9 +141,10 @@ static void purge_free_pages(ebb_heap_t *heap, purge_when_t when, uint64_t now)
  * resident pages serve it (a program using many classes one block at a time, e.g. a
  * compiler's 16-64 KiB buffers, would otherwise hold a span's pages per class until the
  * decay). Spans of small blocks stay: they hold little, and a block freed there stays
- * on its free list, where a double free of it is caught. */
-static void release_idle_current(ebb_heap_t *heap, unsigned kind)
+ * on its free list, where a double free of it is caught. True if any span went. */
+static bool release_idle_current(ebb_heap_t *heap, unsigned kind)
 {
+    bool released = false;
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         ebb_span_t *s = heap->current[c];
         if (s == &ebb_empty_span || ebb_class_info[c].kind != kind || !s->big ||
@@ -152,7 +153,9 @@ static void release_idle_current(ebb_heap_t *heap, unsigned kind)
         ebb_span_list_remove(&heap->queue[c], s);
         set_current(heap, c);
         ebb_pool_return_span(s, false);
+        released = true;
     }
+    return released;
 }
 
 /* Find (or make) a span of class cls with a free block; it becomes current. Blocks
@@ -185,13 +188,11 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
     }
     if (!s) {
         unsigned kind = ebb_class_info[cls].kind;
-        if (ebb_pool_takes_fresh(kind)) {
-            release_idle_current(heap, kind);
-            /* Still about to grow the process by a span: give back as much of the
-             * freed large blocks kept for reuse. */
-            if (ebb_large_cache_pending() && ebb_pool_takes_fresh(kind))
-                ebb_large_cache_give((size_t)1 << ebb_span_shift_of_kind[kind]);
-        }
+        /* About to grow the process by a span, unless an idle one is released: give
+         * back as much of the freed large blocks kept for reuse. */
+        if (ebb_pool_takes_fresh(kind) && !release_idle_current(heap, kind) &&
+            ebb_large_cache_pending())
+            ebb_large_cache_give((size_t)1 << ebb_span_shift_of_kind[kind]);
         s = ebb_pool_take_span(kind);
         if (!s) {
             set_current(heap, cls);
@@ -424,8 +425,8 @@ static void heap_thread_exit(void *arg)
 }
 
 /* Collect the heaps of exited threads as `how` says: other threads' frees into them
- * are pending there until someone does. The heaps are off their list meanwhile, so no thread adopts one;
- * with `wait` false, give up if another thread is collecting. */
+ * are pending there until someone does. The heaps are off their list meanwhile, so no
+ * thread adopts one; with `wait` false, give up if another thread is collecting. */
 static void collect_abandoned(bool wait, ebb_collect_t how)
 {
     if (wait)

@@ -257,9 +257,8 @@ static void decay(decay_mode_t mode)
         ebb_unlock(&ebb_pool_lock);
         if (n == 0)
             return;
-        for (unsigned i = 0; i < n; i++) {
+        for (unsigned i = 0; i < n; i++)
             purge_span(batch[i]);
-        }
         ebb_chunk_t *unmap[PURGE_BATCH];
         unsigned nunmap = 0;
         ebb_lock(&ebb_pool_lock);
@@ -328,9 +327,8 @@ ebb_span_t *ebb_pool_take_span(unsigned kind)
 
 void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
 {
-    if (s->touched && (purge_now || ebb_opt.decay_ms == 0)) {
+    if (s->touched && (purge_now || ebb_opt.decay_ms == 0))
         purge_span(s);
-    }
     uint64_t now = ebb_now_ms();
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);

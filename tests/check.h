@@ -5,6 +5,7 @@
 #ifndef EBB_TEST_CHECK_H
 #define EBB_TEST_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -37,6 +38,15 @@ static inline int check_report(const char *name)
 {
     printf("%s: %ld checks passed, %ld failed\n", name, check_passed, check_failed);
     return check_failed ? 1 : (check_passed ? 0 : 1);
+}
+
+/* The tests' pseudo-random numbers (xorshift64): reproducible, no allocation. */
+static inline uint64_t check_random(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
 }
 
 #endif

@@ -97,13 +97,6 @@ static void large_regrowth(void)
 static uint32_t mixed_size[N_SMALL];
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t next_random(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 /* A buffer grown by doubling realloc from 8 KiB to 16 MiB: the blocks it leaves behind
  * must not stay resident beside it (a freed block waits for the decay, so a moved copy
@@ -161,7 +154,7 @@ static void mixed_runs(void)
     T_TRIM(0); /* free pages of earlier cases would be reused, below the baseline */
     size_t base = rss(), claimed_base = ebb_resident();
     for (int i = 0; i < N; i++) {
-        uint64_t r = next_random();
+        uint64_t r = check_random(&rng);
         mixed_size[i] = (uint32_t)(r % 4 ? 16 + (r >> 8) % 1024 : 1024 + (r >> 8) % 13000);
         small[i] = T_MALLOC(mixed_size[i]);
         memset(small[i], 6, mixed_size[i]);

@@ -17,9 +17,7 @@ static void *worker(void *arg)
 {
     uint64_t x = 0x9e3779b97f4a7c15ull * ((uintptr_t)arg + 1);
     for (int i = 0; i < 60000; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        check_random(&x);
         size_t n = x % 100 < 90 ? 1 + (x >> 8) % 2000 : x % 1000 < 995 ? (x >> 8) % 300000
                                                                        : (x >> 8) % (6 << 20);
         void *p = T_MALLOC(n);

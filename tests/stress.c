@@ -17,24 +17,16 @@ static _Atomic(unsigned char *) slots[SLOTS];
 static _Atomic long corrupt;
 static long iterations = 400000;
 
-static uint64_t next_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static size_t random_size(uint64_t *rng)
 {
-    uint64_t r = next_rand(rng) % 1000;
+    uint64_t r = check_random(rng) % 1000;
     if (r < 700)
-        return 8 + next_rand(rng) % 256;
+        return 8 + check_random(rng) % 256;
     if (r < 950)
-        return 256 + next_rand(rng) % 8192;
+        return 256 + check_random(rng) % 8192;
     if (r < 998)
-        return 8192 + next_rand(rng) % (512 * 1024);
-    return (1 << 20) + next_rand(rng) % (4 << 20);
+        return 8192 + check_random(rng) % (512 * 1024);
+    return (1 << 20) + check_random(rng) % (4 << 20);
 }
 
 /* Layout: size_t size, then bytes (uint8)(size * 31 + i) at every position of small
@@ -78,11 +70,11 @@ static void *worker(void *arg)
             continue;
         }
         stamp(p, n);
-        unsigned char *old = atomic_exchange(&slots[next_rand(&rng) % SLOTS], p);
+        unsigned char *old = atomic_exchange(&slots[check_random(&rng) % SLOTS], p);
         if (!old)
             continue;
         verify(old);
-        if (next_rand(&rng) % 8 == 0) {
+        if (check_random(&rng) % 8 == 0) {
             /* realloc someone else's block, check the kept prefix, then free it */
             size_t m = random_size(&rng);
             size_t had;
