@@ -18,6 +18,14 @@
 static inline void *ebb_alloc_class(unsigned cls)
 {
     ebb_heap_t *heap = ebb_tls_heap;
+    ebb_bin_t *bin = &heap->bin[cls];
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (ebb_likely(n != 0)) {
+        atomic_store_explicit(&bin->count, --n, memory_order_relaxed);
+        ebb_block_t *b = bin->slots[n];
+        b->next_enc = 0; /* the tag off: a block in use must not look cached */
+        return b;
+    }
     void *p = ebb_span_pop(heap->current[cls]);
     if (ebb_likely(p))
         return p;
@@ -47,19 +55,18 @@ static inline void ebb_check_block_start(const ebb_span_t *s, const void *p, con
  * out. Returns the span, or NULL with *large set for a large block. */
 static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_large_t **large)
 {
-    ebb_region_t *r = ebb_map_lookup((uintptr_t)p);
-    if (ebb_unlikely(!r))
+    uintptr_t entry = ebb_map_entry((uintptr_t)p);
+    if (ebb_unlikely(!entry))
         ebb_fatal_ptr(func, "invalid pointer", p);
-    if (ebb_unlikely(r->kind == EBB_KIND_LARGE)) {
-        *large = (ebb_large_t *)r;
+    if (ebb_unlikely((entry & EBB_MAP_KIND_MASK) == EBB_KIND_LARGE)) {
+        *large = (ebb_large_t *)(entry & ~EBB_MAP_KIND_MASK);
         if (ebb_unlikely((uintptr_t)p != (*large)->base))
             ebb_fatal_ptr(func, "invalid pointer (inside a large block)", p);
         if (ebb_unlikely((*large)->cached))
             ebb_fatal_freed(func, p);
         return NULL;
     }
-    ebb_chunk_t *c = (ebb_chunk_t *)r;
-    ebb_span_t *s = &c->spans[((uintptr_t)p - c->base) >> c->span_shift];
+    ebb_span_t *s = ebb_span_of_entry(entry, p);
     if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
         ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
     ebb_check_block_start(s, p, func);
@@ -87,29 +94,49 @@ static inline void ebb_core_free(void *p, const char *func)
 {
     if (ebb_unlikely(!p))
         return;
-    ebb_region_t *r = ebb_map_lookup((uintptr_t)p);
-    if (ebb_unlikely(!r || r->kind == EBB_KIND_LARGE)) {
+    uintptr_t entry = ebb_map_entry((uintptr_t)p);
+    if (ebb_unlikely(!entry || (entry & EBB_MAP_KIND_MASK) == EBB_KIND_LARGE)) {
         ebb_free_other(p, func);
         return;
     }
-    ebb_chunk_t *c = (ebb_chunk_t *)r;
-    ebb_span_t *s = &c->spans[((uintptr_t)p - c->base) >> c->span_shift];
+    unsigned shift = EBB_SPAN_SHIFT(entry & EBB_MAP_KIND_MASK);
+    ebb_span_t *s = ebb_span_of_entry(entry, p);
     /* One register for the span: otherwise the compiler addresses its two cache lines
      * from two bases and runs out of scratch registers (a stack frame on this path). */
     __asm__("" : "+r"(s));
     ebb_block_t *b = (ebb_block_t *)p;
-    ebb_heap_t *heap = ebb_tls_heap;
-    /* Not this thread's span (another thread's, or none's: checked there). */
-    if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) != heap)) {
+    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
+    if (ebb_unlikely(!owner)) { /* a span in the pool: reported there */
         ebb_free_other(p, func);
         return;
     }
     ebb_check_block_start(s, p, func);
-    /* A first word that decodes to a link inside this span (or to the end of a list)
-     * marks a block that may already be free: check it. */
-    uintptr_t link = b->next_enc ^ s->key;
-    if (ebb_unlikely(link - s->start < (uintptr_t)s->reserved * s->block_size || link == 0)) {
+    uintptr_t word = b->next_enc, tag = ebb_cached_tag(s, b);
+    if (ebb_unlikely(word == tag))
+        ebb_fatal_ptr(func, "double free of", p);
+    ebb_heap_t *heap = ebb_tls_heap;
+    /* A first word that decodes to a link inside this span (spans are aligned to their
+     * size) or to the end of a list marks a block that may already be on its owner's
+     * free lists: the owner checks. */
+    uintptr_t link = word ^ s->key;
+    if (ebb_unlikely(((link ^ (uintptr_t)p) >> shift) == 0 || link == 0) && owner == heap) {
         ebb_free_local_checked(heap, s, b, func);
+        return;
+    }
+    ebb_bin_t *bin = &heap->bin[s->cls];
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (ebb_likely(n < bin->max)) {
+        bin->slots[n] = b;
+        atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
+        b->next_enc = tag;
+        return;
+    }
+    if (bin->max) { /* full: half of it goes back to the spans */
+        ebb_cache_overflow(heap, s, b);
+        return;
+    }
+    if (owner != heap) {
+        ebb_free_other(p, func);
         return;
     }
     ebb_free_local(heap, s, b);

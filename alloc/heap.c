@@ -229,12 +229,16 @@ void ebb_heap_arm(ebb_heap_t *heap)
     heap->armed = true;
     for (unsigned c = 0; c < EBB_CLASSES; c++)
         heap->current[c] = &ebb_empty_span;
+    ebb_cache_off(heap);
 }
 
 /* Of the refills of a current span from its own local frees, one in QUICK_PERIOD goes
  * through the whole slow path, so that the periodic work (decay, purging free pages,
  * remote spans) still runs in a program that keeps reusing the same blocks. */
 #define QUICK_PERIOD 64
+/* While the heap is armed, the mallocs of a class take the slow path once in this
+ * many plus one (the rest are served from the cache it fills). */
+#define ARMED_FILL 8
 
 static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
 {
@@ -251,8 +255,10 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
     if (ebb_purge_tick_at(now))
         collect_abandoned(false, EBB_COLLECT_PURGE);
     purge_free_pages(heap, PURGE_DUE, now);
-    if (heap->armed && !much_pending())
+    if (heap->armed && !much_pending()) {
         heap->armed = false;
+        ebb_cache_on(heap);
+    }
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
@@ -260,8 +266,10 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         return NULL;
     }
     p = ebb_span_pop(s);
-    if (heap->armed)
+    if (heap->armed) {
         heap->current[cls] = &ebb_empty_span;
+        ebb_cache_fill(heap, s, ARMED_FILL);
+    }
     return p;
 }
 
@@ -279,6 +287,7 @@ static ebb_heap_t *acquire_heap(void)
         if (heap) {
             for (unsigned c = 0; c < EBB_CLASSES; c++)
                 heap->current[c] = &ebb_empty_span;
+            ebb_cache_setup(heap);
             heap->all_next = all_heaps;
             all_heaps = heap;
         }
@@ -358,6 +367,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 void ebb_heap_collect_all(ebb_heap_t *heap, ebb_collect_t how)
 {
     bool purge_now = how != EBB_COLLECT_KEEP;
+    ebb_cache_flush(heap);
     process_remote_spans(heap);
     for (ebb_span_t *s = heap->full.first, *next; s; s = next) {
         next = s->next;
@@ -468,6 +478,16 @@ void ebb_heaps_trim(void)
     ebb_heap_collect_all(&orphan_heap, EBB_COLLECT_ALL);
     ebb_unlock(&ebb_orphan_lock);
     ebb_purge_all();
+}
+
+/* Pool lock held: blocks of each cached class that wait in the heaps' caches. */
+void ebb_heaps_cached(size_t blocks[EBB_CACHED_CLASSES])
+{
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
+        blocks[c] = 0;
+    for (ebb_heap_t *h = all_heaps; h; h = h->all_next)
+        for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
+            blocks[c] += ebb_cache_blocks(h, c);
 }
 
 void ebb_heaps_count(size_t *all, size_t *owned)

@@ -61,6 +61,7 @@ void ebb_init_slow(void)
     random_base = mix(seed);
     ebb_os_init();
     ebb_sizeclass_init();
+    ebb_cache_init();
     ebb_options_init();
     ebb_heap_key_init();
     /* The fork handlers before any other thread may take a lock: a fork between the

@@ -75,22 +75,44 @@ extern _Atomic size_t ebb_meta_bytes;
 #define EBB_MAP_LEAF_BITS 13
 #define EBB_MAP_ROOT_BITS (EBB_MAP_ADDR_BITS - EBB_CHUNK_SHIFT - EBB_MAP_LEAF_BITS)
 #define EBB_MAP_LEAF_SIZE ((size_t)1 << EBB_MAP_LEAF_BITS)
+/* An entry: the region's descriptor (128-byte aligned) with its kind in the low bits,
+ * so that free() finds a span without reading the chunk descriptor first; 0 for none. */
+#define EBB_MAP_KIND_MASK ((uintptr_t)3)
+_Static_assert(EBB_KIND_LARGE <= EBB_MAP_KIND_MASK, "kinds fit the entry's low bits");
 typedef struct ebb_map_leaf {
-    ebb_region_t *_Atomic entry[EBB_MAP_LEAF_SIZE];
+    _Atomic uintptr_t entry[EBB_MAP_LEAF_SIZE];
 } ebb_map_leaf_t;
 extern ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
 
-static inline ebb_region_t *ebb_map_lookup(uintptr_t addr)
+/* The tagged entry of the chunk holding addr, 0 if ebb has none there. */
+static inline uintptr_t ebb_map_entry(uintptr_t addr)
 {
     if (ebb_unlikely(addr >> EBB_MAP_ADDR_BITS))
-        return NULL;
+        return 0;
     uintptr_t chunk = addr >> EBB_CHUNK_SHIFT;
     ebb_map_leaf_t *leaf = atomic_load_explicit(&ebb_map_root[chunk >> EBB_MAP_LEAF_BITS],
                                                 memory_order_acquire);
     if (ebb_unlikely(!leaf))
-        return NULL;
+        return 0;
     return atomic_load_explicit(&leaf->entry[chunk & (EBB_MAP_LEAF_SIZE - 1)],
                                 memory_order_acquire);
+}
+
+static inline ebb_region_t *ebb_map_lookup(uintptr_t addr)
+{
+    return (ebb_region_t *)(ebb_map_entry(addr) & ~EBB_MAP_KIND_MASK);
+}
+
+/* Spans of kind k are 64 KiB << 3k (ebb_span_shift_of_kind, checked in sizeclass.c). */
+#define EBB_SPAN_SHIFT(kind) (16u + 3u * (kind))
+
+/* The span of a small chunk that address p falls in, from the chunk's tagged map entry
+ * (kind below EBB_KIND_LARGE). Chunks are aligned to their size, spans to theirs. */
+static inline ebb_span_t *ebb_span_of_entry(uintptr_t entry, const void *p)
+{
+    uintptr_t kind = entry & EBB_MAP_KIND_MASK;
+    ebb_chunk_t *c = (ebb_chunk_t *)(entry - kind);
+    return &c->spans[((uintptr_t)p & (EBB_CHUNK_SIZE - 1)) >> EBB_SPAN_SHIFT(kind)];
 }
 bool ebb_map_set(uintptr_t start, size_t size, ebb_region_t *r);
 void ebb_map_clear(uintptr_t start, size_t size);
@@ -222,8 +244,28 @@ void ebb_heaps_trim(void);            /* collect every heap, release empty spans
 void ebb_heap_key_init(void);
 void ebb_heaps_collect_abandoned(void); /* for the background thread */
 void ebb_heaps_count(size_t *all, size_t *owned);
+void ebb_heaps_cached(size_t blocks[EBB_CACHED_CLASSES]); /* pool lock held */
 extern ebb_lock_t ebb_orphan_lock;
 extern ebb_lock_t ebb_collect_lock;
+
+/* cache.c — the heaps' caches of freed blocks (ebb_bin_t). */
+/* The first word of a cached block of span s: the span's random key, so that a program
+ * cannot write it by chance, mixed with the block's address, so that copying a cached
+ * block's words elsewhere does not make a tagged block, and with the top bits flipped,
+ * so that it never decodes to a free-list link of the span (a link points inside it). */
+static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b)
+{
+    return (uintptr_t)b ^ s->key ^ ((uintptr_t)0xffff << 47);
+}
+void ebb_cache_init(void);                 /* the bins' sizes, from the classes */
+void ebb_cache_setup(ebb_heap_t *heap);    /* a new heap's bins, on */
+void ebb_cache_flush(ebb_heap_t *heap);    /* owner: every cached block to its span */
+void ebb_cache_off(ebb_heap_t *heap);      /* owner: cache no more freed blocks */
+void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* n blocks of s */
+void ebb_cache_on(ebb_heap_t *heap);
+size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
+/* free()'s exit when the bin of b's class is full: half of it goes back to the spans. */
+EBB_NOINLINE void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 
 /* large.c — blocks above the largest class. */
 void *ebb_large_alloc(size_t size, size_t align, bool zero);

@@ -34,6 +34,8 @@ static ebb_large_t *desc_new(void)
         spare_large = l->next;
     else
         l = ebb_meta_alloc(sizeof(ebb_large_t));
+    if (l)
+        l->region.kind = EBB_KIND_LARGE; /* before its map entries, which carry it */
     return l;
 }
 
@@ -217,7 +219,6 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    l->region.kind = EBB_KIND_LARGE;
     l->base = (uintptr_t)p;
     l->mapped = l->usable = mapped;
     l->tail_since = 0;

@@ -7,8 +7,8 @@
 
 ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
 
-/* Set the entries of [start, start+size) to r; with `only` set, change only entries
- * that hold `only`. */
+/* Set the entries of [start, start+size) to r, tagged with r's kind (which must be set
+ * already); with `only` set, change only entries that hold `only`. */
 static bool map_store(uintptr_t start, size_t size, ebb_region_t *r, ebb_region_t *only)
 {
     uintptr_t first = start >> EBB_CHUNK_SHIFT;
@@ -26,9 +26,10 @@ static bool map_store(uintptr_t start, size_t size, ebb_region_t *r, ebb_region_
                 return false;
             atomic_store_explicit(&ebb_map_root[c >> EBB_MAP_LEAF_BITS], leaf, memory_order_release);
         }
-        ebb_region_t *_Atomic *e = &leaf->entry[c & (EBB_MAP_LEAF_SIZE - 1)];
-        if (!only || atomic_load_explicit(e, memory_order_relaxed) == only)
-            atomic_store_explicit(e, r, memory_order_release);
+        _Atomic uintptr_t *e = &leaf->entry[c & (EBB_MAP_LEAF_SIZE - 1)];
+        if (!only || (atomic_load_explicit(e, memory_order_relaxed) & ~EBB_MAP_KIND_MASK) ==
+                         (uintptr_t)only)
+            atomic_store_explicit(e, r ? (uintptr_t)r | r->kind : 0, memory_order_release);
     }
     return true;
 }

@@ -119,8 +119,11 @@ static ebb_chunk_t *take_empty_chunk(unsigned kind)
         return NULL;
     empty_chunks = c->next;
     empty_count--;
-    if (c->region.kind != kind)
+    if (c->region.kind != kind) {
         chunk_format(c, kind);
+        ebb_map_set(c->base, EBB_CHUNK_SIZE, &c->region); /* the new kind; cannot fail:
+                                                             the leaf exists */
+    }
     c->next = c->prev = NULL;
     partial_push(c, kind);
     return c;
@@ -175,6 +178,10 @@ static bool add_new_chunk(unsigned kind)
         spare_descs = c->next;
     else
         c = ebb_meta_alloc(sizeof(ebb_chunk_t));
+    if (c) {
+        c->base = (uintptr_t)base;
+        chunk_format(c, kind); /* before the map entry, which carries the kind */
+    }
     if (!c || !ebb_map_set((uintptr_t)base, EBB_CHUNK_SIZE, &c->region)) {
         if (c) {
             c->next = spare_descs;
@@ -184,8 +191,6 @@ static bool add_new_chunk(unsigned kind)
         ebb_os_unmap(base, EBB_CHUNK_SIZE);
         return false;
     }
-    c->base = (uintptr_t)base;
-    chunk_format(c, kind);
     c->all_next = all_chunks;
     all_chunks = c;
     partial_push(c, kind);

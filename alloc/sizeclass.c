@@ -1,4 +1,5 @@
 /* sizeclass.c — builds the size-class tables once, at initialisation. */
+#include "internal.h"
 #include "sizeclass.h"
 
 #include <assert.h>
@@ -12,6 +13,9 @@ ebb_class_info_t ebb_class_info[EBB_CLASSES];
 const uint8_t ebb_span_shift_of_kind[EBB_SPAN_KINDS] = {16, 19, 22};
 
 static_assert(EBB_CHUNK_SHIFT == 22, "span shifts assume 4 MiB chunks");
+static_assert(EBB_SPAN_SHIFT(EBB_KIND_SMALL) == 16 && EBB_SPAN_SHIFT(EBB_KIND_MEDIUM) == 19 &&
+                  EBB_SPAN_SHIFT(EBB_KIND_HUGE) == 22,
+              "EBB_SPAN_SHIFT matches ebb_span_shift_of_kind");
 static_assert((EBB_CHUNK_SIZE >> 16) == EBB_MAX_SPANS_PER_CHUNK, "64 KiB spans fill a chunk");
 
 size_t ebb_class_size_formula(unsigned cls)

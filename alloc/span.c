@@ -249,10 +249,12 @@ static bool list_contains(const ebb_span_t *s, const ebb_block_t *list, const eb
 }
 
 /* Owner. The block's first word decodes like a free-list link, which a live block's
- * data almost never does: look for it in the span's own free lists. */
+ * data almost never does: look for it in the span's free lists, the remote one too
+ * (what was pushed on it before this load stays there until the owner collects). */
 void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func)
 {
-    if (list_contains(s, s->free, b) || list_contains(s, s->local_free, b))
+    if (list_contains(s, s->free, b) || list_contains(s, s->local_free, b) ||
+        list_contains(s, atomic_load_explicit(&s->thread_free, memory_order_acquire), b))
         ebb_fatal_ptr(func, "double free of", b);
 }
 

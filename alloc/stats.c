@@ -45,6 +45,8 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
         large_count++;
     }
     size_t cached = ebb_large_cached_bytes();
+    size_t in_caches[EBB_CACHED_CLASSES];
+    ebb_heaps_cached(in_caches);
     ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
     size_t pool_dirty = ebb_pool_dirty_bytes();
     ebb_unlock(&ebb_pool_lock);
@@ -53,6 +55,12 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         ebb_class_snapshot_t *cs = &snap->cls[c];
         cs->block_size = ebb_class_size(c);
+        if (c < EBB_CACHED_CLASSES) { /* cached blocks are free, not live */
+            size_t n = in_caches[c] < cs->live_blocks ? in_caches[c] : cs->live_blocks;
+            cs->live_blocks -= n;
+            cs->free_blocks += n;
+            free_bytes += n * cs->block_size;
+        }
         cs->purged_bytes = atomic_load_explicit(&ebb_class_purges[c].bytes, memory_order_relaxed);
         cs->purge_calls = atomic_load_explicit(&ebb_class_purges[c].calls, memory_order_relaxed);
         live += cs->live_blocks * cs->block_size;

@@ -170,6 +170,34 @@ typedef struct ebb_span_list {
     ebb_span_t *first, *last;
 } ebb_span_list_t;
 
+/* The heap's cache of freed blocks of class c: a stack of
+ * pointers, so that free pushes and malloc pops without touching the span, its lists
+ * or its counters. Any thread's blocks may be cached, so a block freed by another
+ * thread than its span's owner is reused where it was freed, and goes back to its span
+ * (a remote free, batched) only when the stack overflows or is flushed.
+ * Invariants:
+ *   count <= the bin's size (cache.c); slots[0, count) are distinct blocks of class c,
+ *   oldest first. Frees push while count < max.
+ *   A cached block counts as used in its span (so its span is never returned to the
+ *   pool, nor its page purged, while it is cached), and its first word holds
+ *   ebb_cached_tag(block), which no block in use or on a free list holds: that is how
+ *   free() recognises a second free of a cached block, whichever thread caches it.
+ *   max == 0 in heaps that never cache (the empty and orphan heaps), and while the heap
+ *   is armed: its mallocs must reach the slow path, which runs the decay; that path then
+ *   puts a few blocks in the bin, so that it runs once every few mallocs. */
+typedef struct ebb_bin {
+    _Atomic uint32_t count; /* relaxed: the owner writes, statistics read */
+    uint32_t max;
+    void **slots;
+} ebb_bin_t;
+
+/* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
+#define EBB_CACHED_CLASSES 48
+#define EBB_CACHE_MAX_SIZE 4096
+/* Slots of all bins of a heap (their sizes, from cache.c's per-bin budget, add up to
+ * less; checked at start-up). */
+#define EBB_CACHE_SLOTS 1280
+
 /* A heap. current[c] is the span malloc pops from for class c; it is the static empty
  * span when the heap has none, so the fast path never tests for NULL. current[c] is
  * always the first span of queue[c] (or the empty span). */
@@ -187,7 +215,10 @@ typedef struct ebb_heap {
     uint32_t refills;                   /* quick refills of current spans (heap.c) */
     bool armed;                         /* memory waits to be purged: every malloc of
                                            this heap takes the slow path, which runs the
-                                           decay, until none does (current[] is empty) */
+                                           decay, until none does (current[] is empty,
+                                           the cache off) */
+    ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
+    void *cache_slots[EBB_CACHE_SLOTS];  /* the bins' stacks, one after another */
 } ebb_heap_t;
 
 #endif /* EBB_TYPES_H */

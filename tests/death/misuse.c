@@ -2,14 +2,36 @@
  * stdout first, so that expect_abort.sh can check the exact message on stderr. */
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void show(const void *p)
 {
     printf("%p\n", p);
     fflush(stdout);
+}
+
+static _Atomic int freed;
+
+/* Frees p and stays alive (its cache keeps p) until the process ends. */
+static void *free_it(void *p)
+{
+    free(p);
+    atomic_store(&freed, 1);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* Frees p and exits (its exit gives p back to p's span, as a remote free). */
+static void *free_and_exit(void *p)
+{
+    free(p);
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -23,6 +45,34 @@ int main(int argc, char **argv)
         free(malloc(100)); /* a neighbour on the free list too */
         free(p);
         show(p);
+        free(p);
+    } else if (strcmp(c, "double_free_other_thread") == 0) {
+        /* the first free is another thread's: the block waits in that thread's cache */
+        char *p = malloc(100);
+        pthread_t t;
+        show(p);
+        pthread_create(&t, NULL, free_it, p);
+        while (!atomic_load(&freed))
+            usleep(1000);
+        free(p);
+    } else if (strcmp(c, "double_free_remote") == 0) {
+        char *p = malloc(100);
+        pthread_t t;
+        show(p);
+        pthread_create(&t, NULL, free_and_exit, p);
+        pthread_join(t, NULL);
+        free(p);
+    } else if (strcmp(c, "double_free_flushed") == 0) {
+        /* freed, then pushed out of the cache to its span's free list by more frees of
+         * its class: the second free finds it there */
+        char *p = malloc(100);
+        char *more[256];
+        for (int i = 0; i < 256; i++)
+            more[i] = malloc(100);
+        show(p);
+        free(p);
+        for (int i = 0; i < 256; i++)
+            free(more[i]);
         free(p);
     } else if (strcmp(c, "double_free_large") == 0) {
         char *p = malloc(8 << 20);

@@ -1,0 +1,131 @@
+/* cache.c — each heap's cache of freed blocks (ebb_bin_t in types.h): its sizes, and
+ * what happens when a bin overflows or the cache is flushed.
+ *
+ * Why a cache in front of the spans: free() then writes nothing the span's owner reads
+ * (no list head, no counter in the span's lines), and malloc() pops a pointer from an
+ * array instead of following a link through the block's memory. A block freed by
+ * another thread than its span's owner is reused by the thread that freed it, so
+ * producer/consumer and server-style programs make one remote free per batch instead
+ * of one compare-and-swap per block on a line the owner keeps writing. */
+#include "alloc.h"
+
+/* Each bin holds up to BIN_BYTES of blocks, and between BIN_MIN and BIN_MAX of them:
+ * 64 blocks of the classes up to 128 bytes, 8 of 1 KiB, 2 of 4 KiB. A thread's cache
+ * then holds at most about 260 KiB, all of it blocks the program freed and will likely
+ * ask for again soon. */
+#define BIN_BYTES 8192
+#define BIN_MIN 2
+#define BIN_MAX 64
+
+static uint32_t bin_size[EBB_CACHED_CLASSES];
+
+void ebb_cache_init(void)
+{
+    size_t total = 0;
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++) {
+        size_t n = BIN_BYTES / ebb_class_size(c);
+        n = n < BIN_MIN ? BIN_MIN : n > BIN_MAX ? BIN_MAX : n;
+        if (total + n > EBB_CACHE_SLOTS)
+            n = 0; /* not reached with these sizes (the unit test checks) */
+        bin_size[c] = (uint32_t)n;
+        total += n;
+    }
+}
+
+void ebb_cache_on(ebb_heap_t *heap)
+{
+#ifndef EBB_DEBUG_BUILD /* the debug library checks every free and malloc */
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
+        heap->bin[c].max = bin_size[c];
+#else
+    (void)heap;
+#endif
+}
+
+void ebb_cache_setup(ebb_heap_t *heap)
+{
+    void **next = heap->cache_slots;
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++) {
+        heap->bin[c].slots = next;
+        next += bin_size[c];
+    }
+    ebb_cache_on(heap);
+}
+
+/* A cached block back to its span: a local free if this heap owns the span, else a
+ * remote free. */
+static void release(ebb_heap_t *heap, ebb_block_t *b)
+{
+    ebb_span_t *s = ebb_span_of_entry(ebb_map_entry((uintptr_t)b), b);
+    if (atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)
+        ebb_free_local(heap, s, b);
+    else
+        ebb_span_remote_free(s, b);
+}
+
+/* Give back the oldest blocks of a bin until `keep` remain. They leave the bin before
+ * any is released, since releasing may arm the heap, which flushes the whole cache. */
+static void flush_bin(ebb_heap_t *heap, unsigned cls, uint32_t keep)
+{
+    ebb_bin_t *bin = &heap->bin[cls];
+    uint32_t count = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (count <= keep)
+        return;
+    uint32_t n = count - keep;
+    void *out[BIN_MAX];
+    memcpy(out, bin->slots, n * sizeof(void *));
+    memmove(bin->slots, bin->slots + n, keep * sizeof(void *));
+    atomic_store_explicit(&bin->count, keep, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++)
+        release(heap, out[i]);
+}
+
+void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
+{
+    unsigned cls = s->cls;
+    ebb_bin_t *bin = &heap->bin[cls];
+    flush_bin(heap, cls, bin->max / 2);
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (n < bin->max) {
+        bin->slots[n] = b;
+        atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
+        b->next_enc = ebb_cached_tag(s, b);
+    } else {
+        release(heap, b); /* the flush armed the heap: nothing is cached now */
+    }
+}
+
+void ebb_cache_flush(ebb_heap_t *heap)
+{
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
+        flush_bin(heap, c, 0);
+}
+
+/* Armed heaps cache no freed block, so that their mallocs reach the slow path once
+ * what is cached is used; blocks already cached stay until then. */
+void ebb_cache_off(ebb_heap_t *heap)
+{
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
+        heap->bin[c].max = 0;
+}
+
+void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
+{
+    ebb_bin_t *bin = &heap->bin[s->cls];
+    uint32_t count = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (s->cls >= EBB_CACHED_CLASSES || n > bin_size[s->cls] - count)
+        return;
+    for (; n; n--) {
+        ebb_block_t *b = ebb_span_pop(s);
+        if (!b)
+            break;
+        b->next_enc = ebb_cached_tag(s, b);
+        bin->slots[count++] = b;
+    }
+    atomic_store_explicit(&bin->count, count, memory_order_relaxed);
+}
+
+size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls)
+{
+    return atomic_load_explicit(&heap->bin[cls].count, memory_order_relaxed);
+}
