@@ -131,10 +131,8 @@ static inline void ebb_core_free(void *p, const char *func)
         b->next_enc = tag;
         return;
     }
-    if (bin->max) { /* full: half of it goes back to the spans */
-        ebb_cache_overflow(heap, s, b);
-        return;
-    }
+    /* A full bin keeps its blocks: this one goes to its span (the blocks a thread frees
+     * beyond what it reallocates soon are better there, where their span can empty). */
     if (owner != heap) {
         ebb_free_other(p, func);
         return;

@@ -1,18 +1,20 @@
-/* cache.c — each heap's cache of freed blocks (ebb_bin_t in types.h): its sizes, and
- * what happens when a bin overflows or the cache is flushed.
+/* cache.c — each heap's cache of freed blocks (ebb_bin_t in types.h): the bins' sizes,
+ * flushing, and the armed heap's fill. The pushes and pops are in alloc.h.
  *
  * Why a cache in front of the spans: free() then writes nothing the span's owner reads
  * (no list head, no counter in the span's lines), and malloc() pops a pointer from an
  * array instead of following a link through the block's memory. A block freed by
- * another thread than its span's owner is reused by the thread that freed it, so
- * producer/consumer and server-style programs make one remote free per batch instead
- * of one compare-and-swap per block on a line the owner keeps writing. */
+ * another thread than its span's owner is reused by the thread that freed it, instead
+ * of going back with a compare-and-swap on a line the owner keeps writing. A free into
+ * a full bin goes to the block's span as before: a thread freeing more than it
+ * allocates again soon gives those blocks back where their spans can empty. */
 #include "alloc.h"
 
 /* Each bin holds up to BIN_BYTES of blocks, and between BIN_MIN and BIN_MAX of them:
- * 64 blocks of the classes up to 128 bytes, 8 of 1 KiB, 2 of 4 KiB. A thread's cache
- * then holds at most about 260 KiB, all of it blocks the program freed and will likely
- * ask for again soon. */
+ * 64 blocks of the classes up to 128 bytes, 8 of 1 KiB, 2 of 4 KiB; 1153 slots in all.
+ * A thread's cache then holds at most 337 KiB, all of it blocks the program freed and
+ * whose class it allocated recently; it goes back at the thread's exit and at
+ * malloc_trim (a thread that sleeps keeps it meanwhile). */
 #define BIN_BYTES 8192
 #define BIN_MIN 2
 #define BIN_MAX 64
@@ -26,7 +28,7 @@ void ebb_cache_init(void)
         size_t n = BIN_BYTES / ebb_class_size(c);
         n = n < BIN_MIN ? BIN_MIN : n > BIN_MAX ? BIN_MAX : n;
         if (total + n > EBB_CACHE_SLOTS)
-            n = 0; /* not reached with these sizes (the unit test checks) */
+            n = 0; /* not reached: these sizes add up to 1153 */
         bin_size[c] = (uint32_t)n;
         total += n;
     }
@@ -78,21 +80,6 @@ static void flush_bin(ebb_heap_t *heap, unsigned cls, uint32_t keep)
     atomic_store_explicit(&bin->count, keep, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         release(heap, out[i]);
-}
-
-void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
-{
-    unsigned cls = s->cls;
-    ebb_bin_t *bin = &heap->bin[cls];
-    flush_bin(heap, cls, bin->max / 2);
-    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    if (n < bin->max) {
-        bin->slots[n] = b;
-        atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
-        b->next_enc = ebb_cached_tag(s, b);
-    } else {
-        release(heap, b); /* the flush armed the heap: nothing is cached now */
-    }
 }
 
 void ebb_cache_flush(ebb_heap_t *heap)

@@ -264,8 +264,6 @@ void ebb_cache_off(ebb_heap_t *heap);      /* owner: cache no more freed blocks 
 void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* n blocks of s */
 void ebb_cache_on(ebb_heap_t *heap);
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
-/* free()'s exit when the bin of b's class is full: half of it goes back to the spans. */
-EBB_NOINLINE void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 
 /* large.c — blocks above the largest class. */
 void *ebb_large_alloc(size_t size, size_t align, bool zero);

@@ -170,11 +170,11 @@ typedef struct ebb_span_list {
     ebb_span_t *first, *last;
 } ebb_span_list_t;
 
-/* The heap's cache of freed blocks of class c: a stack of
- * pointers, so that free pushes and malloc pops without touching the span, its lists
- * or its counters. Any thread's blocks may be cached, so a block freed by another
- * thread than its span's owner is reused where it was freed, and goes back to its span
- * (a remote free, batched) only when the stack overflows or is flushed.
+/* The heap's cache of freed blocks of class c: a stack of pointers, so that free pushes
+ * and malloc pops without touching the span, its lists or its counters (cache.c says
+ * why). Any thread's blocks may be cached: a block freed by another thread than its
+ * span's owner is reused where it was freed, and goes back to its span (a remote free)
+ * only when the cache is flushed (thread exit, malloc_trim).
  * Invariants:
  *   count <= the bin's size (cache.c); slots[0, count) are distinct blocks of class c,
  *   oldest first. Frees push while count < max.
@@ -195,7 +195,7 @@ typedef struct ebb_bin {
 #define EBB_CACHED_CLASSES 48
 #define EBB_CACHE_MAX_SIZE 4096
 /* Slots of all bins of a heap (their sizes, from cache.c's per-bin budget, add up to
- * less; checked at start-up). */
+ * less). */
 #define EBB_CACHE_SLOTS 1280
 
 /* A heap. current[c] is the span malloc pops from for class c; it is the static empty
