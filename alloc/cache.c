@@ -88,12 +88,14 @@ void ebb_cache_flush(ebb_heap_t *heap)
         flush_bin(heap, c, 0);
 }
 
-/* Armed heaps cache no freed block, so that their mallocs reach the slow path once
- * what is cached is used; blocks already cached stay until then. */
+/* Armed heaps cache no freed block, and give back what is cached: the next malloc of
+ * every class must reach the slow path, which runs the decay (a program that frees
+ * much and then makes a single call after the delay gets its memory back). */
 void ebb_cache_off(ebb_heap_t *heap)
 {
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
         heap->bin[c].max = 0;
+    ebb_cache_flush(heap);
 }
 
 void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)

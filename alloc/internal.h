@@ -260,7 +260,7 @@ static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b
 void ebb_cache_init(void);                 /* the bins' sizes, from the classes */
 void ebb_cache_setup(ebb_heap_t *heap);    /* a new heap's bins, on */
 void ebb_cache_flush(ebb_heap_t *heap);    /* owner: every cached block to its span */
-void ebb_cache_off(ebb_heap_t *heap);      /* owner: cache no more freed blocks */
+void ebb_cache_off(ebb_heap_t *heap);      /* owner: flush, and cache no freed block */
 void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* n blocks of s */
 void ebb_cache_on(ebb_heap_t *heap);
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
