@@ -60,6 +60,28 @@ int main(void)
     CHECK(have_stats);
     if (!have_stats)
         return check_report("stats-addup-" T_VARIANT);
+    /* Blocks freed by this thread wait in its cache: free, not live. */
+    {
+        enum { N = 40 };
+        void *b[N];
+        ebb_stats_t before, held, after;
+        CHECK(t_stats(&before));
+        for (int i = 0; i < N; i++)
+            b[i] = T_MALLOC(100);
+        CHECK(t_stats(&held));
+        size_t usable = T_USABLE(b[0]);
+        for (int i = 0; i < N; i++)
+            T_FREE(b[i]);
+        CHECK(t_stats(&after));
+        CHECKF(held.live_bytes - before.live_bytes == N * usable,
+               "live grew by %zu for %d blocks of %zu", held.live_bytes - before.live_bytes, N,
+               usable);
+        CHECKF(after.live_bytes == before.live_bytes, "live %zu after freeing, %zu before",
+               after.live_bytes, before.live_bytes);
+        CHECKF(after.live_bytes + after.free_bytes == after.mapped_bytes,
+               "cached: %zu + %zu != %zu", after.live_bytes, after.free_bytes,
+               after.mapped_bytes);
+    }
     for (int round = 0; round < 3; round++) {
         pthread_t t[4];
         for (long i = 0; i < 4; i++)
