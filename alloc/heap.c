@@ -283,7 +283,7 @@ static ebb_heap_t *acquire_heap(void)
         abandoned_heaps = heap->abandoned_next;
         heap->abandoned_next = NULL;
     } else {
-        heap = ebb_meta_alloc(sizeof(ebb_heap_t));
+        heap = ebb_meta_alloc_aligned(sizeof(ebb_heap_t), _Alignof(ebb_heap_t));
         if (heap) {
             for (unsigned c = 0; c < EBB_CLASSES; c++)
                 heap->current[c] = &ebb_empty_span;
@@ -418,6 +418,8 @@ static void heap_thread_exit(void *arg)
     ebb_unlock(&ebb_pool_lock);
     atomic_thread_fence(memory_order_seq_cst);
     ebb_heap_collect_all(heap, EBB_COLLECT_PURGE);
+    if (ebb_opt.decay_ms >= 0) /* the cache is empty now */
+        ebb_os_purge(heap->cache_slots, sizeof heap->cache_slots, EBB_CLASSES);
     ebb_tls_heap = &ebb_empty_heap;
     tls_state = THREAD_EXITED;
     ebb_lock(&ebb_pool_lock);

@@ -67,6 +67,7 @@ void ebb_options_init(void);
 /* meta.c — memory for descriptors and heaps, from the kernel, never from malloc.
  * Callers hold the pool lock. */
 void *ebb_meta_alloc(size_t size);  /* zeroed, 128-byte aligned; NULL on failure */
+void *ebb_meta_alloc_aligned(size_t size, size_t align); /* align: 128 .. 4096 */
 extern _Atomic size_t ebb_meta_bytes;
 
 /* map.c — chunk number -> descriptor. Lookups are lock-free (inline below, for the

@@ -13,7 +13,17 @@ static char *meta_cur, *meta_end;
 
 void *ebb_meta_alloc(size_t size)
 {
-    size = ebb_align_up(size, 128); /* span descriptors are 128-byte aligned */
+    return ebb_meta_alloc_aligned(size, 128); /* span descriptors are 128-byte aligned */
+}
+
+void *ebb_meta_alloc_aligned(size_t size, size_t align)
+{
+    size = ebb_align_up(size, 128);
+    /* META_BLOCK-sized blocks from the kernel are page-aligned: skip to the alignment
+     * (at most align - 128 bytes lost), or start a new block. */
+    meta_cur = (char *)ebb_align_up((uintptr_t)meta_cur, align);
+    if (meta_cur > meta_end)
+        meta_cur = meta_end;
     if ((size_t)(meta_end - meta_cur) < size) {
         size_t get = size > META_BLOCK ? ebb_align_up(size, META_BLOCK) : META_BLOCK;
         char *p = ebb_os_map(get);

@@ -194,14 +194,18 @@ typedef struct ebb_bin {
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
 #define EBB_CACHED_CLASSES 48
 #define EBB_CACHE_MAX_SIZE 4096
-/* Slots of all bins of a heap (their sizes, from cache.c's per-bin budget, add up to
- * less). */
-#define EBB_CACHE_SLOTS 1280
+/* Slots of all bins of a heap: three pages (their sizes, from cache.c's per-bin
+ * budget, add up to less). */
+#define EBB_CACHE_SLOTS 1536
 
 /* A heap. current[c] is the span malloc pops from for class c; it is the static empty
  * span when the heap has none, so the fast path never tests for NULL. current[c] is
  * always the first span of queue[c] (or the empty span). */
 typedef struct ebb_heap {
+    /* The bins' stacks, one after another; whole pages of their own, which a thread's
+     * exit purges (heaps are kept for reuse, and each thread's stacks would otherwise
+     * keep up to 12 KiB resident for as long as the process lives). */
+    void *cache_slots[EBB_CACHE_SLOTS] __attribute__((aligned(4096)));
     ebb_span_t *current[EBB_CLASSES];
     ebb_span_list_t queue[EBB_CLASSES];
     ebb_span_list_t full;
@@ -218,7 +222,7 @@ typedef struct ebb_heap {
                                            decay, until none does (current[] is empty,
                                            the cache off) */
     ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
-    void *cache_slots[EBB_CACHE_SLOTS];  /* the bins' stacks, one after another */
 } ebb_heap_t;
+_Static_assert(sizeof(((ebb_heap_t *)0)->cache_slots) % 4096 == 0, "slots fill whole pages");
 
 #endif /* EBB_TYPES_H */
