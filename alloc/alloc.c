@@ -191,10 +191,17 @@ void ebb_free_sized_impl(void *p, size_t size, const char *func)
     ebb_free_impl(p, func);
 }
 
-void ebb_free_local_checked(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const char *func)
+/* free() of a block whose first word looks like a free block's: a cached block's tag
+ * is a double free; a link of its span's lists is one if the owner finds the block on
+ * them (only the owner can walk them); anything else was the program's data. */
+void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const char *func)
 {
-    ebb_span_check_double_free(s, b, func);
-    ebb_free_local(heap, s, b);
+    if (b->next_enc == ebb_cached_tag(s, b))
+        ebb_fatal_ptr(func, "double free of", b);
+    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
+    if (owner == heap)
+        ebb_span_check_double_free(s, b, func);
+    ebb_free_block(heap, owner, s, b, func);
 }
 
 /* Free of a large block, of a block of another thread's span, or of an invalid

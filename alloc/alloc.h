@@ -89,6 +89,27 @@ static inline void ebb_free_local(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *
     }
 }
 
+/* The end of free() once the pointer is checked: into the heap's cache, or when the
+ * bin is full to the block's span (the blocks a thread frees beyond what it allocates
+ * again soon are better there, where their span can empty). */
+static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
+                                  ebb_block_t *b, const char *func)
+{
+    ebb_bin_t *bin = &heap->bin[s->cls];
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (ebb_likely(n < bin->max)) {
+        bin->slots[n] = b;
+        atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
+        b->next_enc = ebb_cached_tag(s, b);
+        return;
+    }
+    if (owner != heap) {
+        ebb_free_other(b, func);
+        return;
+    }
+    ebb_free_local(heap, s, b);
+}
+
 /* Every exit from the fast path below is a tail call, so that it needs no stack frame. */
 static inline void ebb_core_free(void *p, const char *func)
 {
@@ -111,33 +132,17 @@ static inline void ebb_core_free(void *p, const char *func)
         return;
     }
     ebb_check_block_start(s, p, func);
-    uintptr_t word = b->next_enc, tag = ebb_cached_tag(s, b);
-    if (ebb_unlikely(word == tag))
-        ebb_fatal_ptr(func, "double free of", p);
     ebb_heap_t *heap = ebb_tls_heap;
-    /* A first word that decodes to a link inside this span (spans are aligned to their
-     * size) or to the end of a list marks a block that may already be on its owner's
-     * free lists: the owner checks. */
-    uintptr_t link = word ^ s->key;
-    if (ebb_unlikely(((link ^ (uintptr_t)p) >> shift) == 0 || link == 0) && owner == heap) {
-        ebb_free_local_checked(heap, s, b, func);
+    /* The first word decoded as a free-list link, relative to the block: below the span
+     * size, a link inside this span (spans are aligned to their size); the block's own
+     * address, the end of a list; EBB_CACHED_MARK, the tag of a block in some thread's
+     * cache. A live block's data almost never looks like any of these. */
+    uintptr_t x = b->next_enc ^ s->key ^ (uintptr_t)b;
+    if (ebb_unlikely((x >> shift) == 0 || x == (uintptr_t)b || x == EBB_CACHED_MARK)) {
+        ebb_free_suspect(heap, s, b, func);
         return;
     }
-    ebb_bin_t *bin = &heap->bin[s->cls];
-    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    if (ebb_likely(n < bin->max)) {
-        bin->slots[n] = b;
-        atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
-        b->next_enc = tag;
-        return;
-    }
-    /* A full bin keeps its blocks: this one goes to its span (the blocks a thread frees
-     * beyond what it reallocates soon are better there, where their span can empty). */
-    if (owner != heap) {
-        ebb_free_other(p, func);
-        return;
-    }
-    ebb_free_local(heap, s, b);
+    ebb_free_block(heap, owner, s, b, func);
 }
 
 static inline size_t ebb_core_usable(const void *p, const char *func)

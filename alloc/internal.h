@@ -225,8 +225,8 @@ extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 /* The out-of-line exits of free's fast path (alloc.h). */
-EBB_NOINLINE void ebb_free_local_checked(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,
-                                         const char *func);
+EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,
+                                   const char *func); /* first word looks free */
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, remote, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
 extern _Atomic size_t ebb_abandoned_pending;
@@ -254,9 +254,10 @@ extern ebb_lock_t ebb_collect_lock;
  * cannot write it by chance, mixed with the block's address, so that copying a cached
  * block's words elsewhere does not make a tagged block, and with the top bits flipped,
  * so that it never decodes to a free-list link of the span (a link points inside it). */
+#define EBB_CACHED_MARK ((uintptr_t)0xffff << 47)
 static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b)
 {
-    return (uintptr_t)b ^ s->key ^ ((uintptr_t)0xffff << 47);
+    return (uintptr_t)b ^ s->key ^ EBB_CACHED_MARK;
 }
 void ebb_cache_init(void);                 /* the bins' sizes, from the classes */
 void ebb_cache_setup(ebb_heap_t *heap);    /* a new heap's bins, on */
