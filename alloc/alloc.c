@@ -72,6 +72,8 @@ void *ebb_realloc_impl(void *p, size_t size, const char *func)
             return ebb_large_realloc(large, p, size);
         old = large->usable;
     } else {
+        if (ebb_unlikely(((ebb_block_t *)p)->next_enc == ebb_cached_tag(s, p)))
+            ebb_fatal_freed(func, p); /* waiting in a thread's cache */
         old = s->block_size;
         /* Stay in place unless the block would be more than half empty. */
         if (size <= old && size > old / 2)

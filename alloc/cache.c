@@ -37,6 +37,8 @@ void ebb_cache_init(void)
 void ebb_cache_on(ebb_heap_t *heap)
 {
 #ifndef EBB_DEBUG_BUILD /* the debug library checks every free and malloc */
+    if (!heap->bin[0].slots) /* the orphan heap has no stacks */
+        return;
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
         heap->bin[c].max = bin_size[c];
 #else
@@ -102,7 +104,7 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
 {
     ebb_bin_t *bin = &heap->bin[s->cls];
     uint32_t count = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    if (s->cls >= EBB_CACHED_CLASSES || n > bin_size[s->cls] - count)
+    if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n > bin_size[s->cls] - count)
         return;
     for (; n; n--) {
         ebb_block_t *b = ebb_span_pop(s);

@@ -85,6 +85,12 @@ int main(int argc, char **argv)
         free(p);
         void *r = realloc(p, 100);
         free(r);
+    } else if (strcmp(c, "realloc_freed_small") == 0) {
+        char *p = malloc(100);
+        show(p);
+        free(p);
+        void *r = realloc(p, 200);
+        free(r);
     } else if (strcmp(c, "invalid_pointer") == 0) {
         show(local);
         free(local);
