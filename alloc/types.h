@@ -194,9 +194,10 @@ typedef struct ebb_bin {
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
 #define EBB_CACHED_CLASSES 48
 #define EBB_CACHE_MAX_SIZE 4096
-/* Slots of all bins of a heap: three pages (their sizes, from cache.c's per-bin
- * budget, add up to less). */
-#define EBB_CACHE_SLOTS 1536
+/* Slots of all bins of a heap: room for every bin at its largest (cache.c), six pages;
+ * the bins' real sizes use the first 1329, and only pages a thread touched are
+ * resident. */
+#define EBB_CACHE_SLOTS 3072
 
 /* A heap. current[c] is the span malloc pops from for class c; it is the static empty
  * span when the heap has none, so the fast path never tests for NULL. current[c] is
@@ -204,7 +205,7 @@ typedef struct ebb_bin {
 typedef struct ebb_heap {
     /* The bins' stacks, one after another; whole pages of their own, which a thread's
      * exit purges (heaps are kept for reuse, and each thread's stacks would otherwise
-     * keep up to 12 KiB resident for as long as the process lives). */
+     * keep up to 11 KiB resident for as long as the process lives). */
     void *cache_slots[EBB_CACHE_SLOTS] __attribute__((aligned(4096)));
     ebb_span_t *current[EBB_CLASSES];
     ebb_span_list_t queue[EBB_CLASSES];
