@@ -64,19 +64,17 @@ static void release(ebb_heap_t *heap, ebb_block_t *b)
         ebb_span_remote_free(s, b);
 }
 
-/* Give back the oldest blocks of a bin until `keep` remain. They leave the bin before
- * any is released, since releasing may arm the heap, which flushes the whole cache. */
-static void flush_bin(ebb_heap_t *heap, unsigned cls, uint32_t keep)
+/* Give back every block of a bin. They leave the bin before any is released, since
+ * releasing may arm the heap, which flushes the whole cache again. */
+static void flush_bin(ebb_heap_t *heap, unsigned cls)
 {
     ebb_bin_t *bin = &heap->bin[cls];
-    uint32_t count = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    if (count <= keep)
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (n == 0)
         return;
-    uint32_t n = count - keep;
     void *out[BIN_MAX];
     memcpy(out, bin->slots, n * sizeof(void *));
-    memmove(bin->slots, bin->slots + n, keep * sizeof(void *));
-    atomic_store_explicit(&bin->count, keep, memory_order_relaxed);
+    atomic_store_explicit(&bin->count, 0, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         release(heap, out[i]);
 }
@@ -84,7 +82,7 @@ static void flush_bin(ebb_heap_t *heap, unsigned cls, uint32_t keep)
 void ebb_cache_flush(ebb_heap_t *heap)
 {
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
-        flush_bin(heap, c, 0);
+        flush_bin(heap, c);
 }
 
 /* Armed heaps cache no freed block, and give back what is cached: the next malloc of
@@ -99,6 +97,9 @@ void ebb_cache_off(ebb_heap_t *heap)
 
 void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
 {
+#ifdef EBB_DEBUG_BUILD /* never cached: every block passes the debug checks */
+    return;
+#endif
     ebb_bin_t *bin = &heap->bin[s->cls];
     uint32_t count = atomic_load_explicit(&bin->count, memory_order_relaxed);
     if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n > bin_size[s->cls] - count)

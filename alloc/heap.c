@@ -220,8 +220,10 @@ static bool much_pending(void)
 }
 
 /* This thread freed memory that now waits for the decay: until little waits, its
- * mallocs take the slow path (which checks the time), so that the first call after the
- * delay gives the memory back even if the program makes only a few more calls. */
+ * cache goes back to the spans and takes no frees, and its mallocs take the slow path
+ * (which checks the time; it serves the next ARMED_FILL mallocs of the class from the
+ * cache), so that a call soon after the delay gives the memory back even if the program
+ * makes only a few more calls. */
 void ebb_heap_arm(ebb_heap_t *heap)
 {
     if (heap == &ebb_empty_heap || heap->armed || ebb_opt.decay_ms <= 0 || !much_pending())

@@ -83,7 +83,7 @@ printf 'baseline %s\nlimit peak_rss ebb 1000 baseline\n' "$out/r/results.json" >
 if command -v hyperfine >/dev/null; then
     printf '%s\n' 9 3 7 1 5 2 8 >"$out/nums"
     "$ebb" bench --alloc glibc,ebb --runs 2 -o "$out/bench" -- sort -n "$out/nums" \
-        >"$out/bench.out" 2>/dev/null || fail "ebb bench failed"
+        >"$out/bench.out" 2>"$out/bench.err" || fail "ebb bench failed: $(tail -5 "$out/bench.err")"
     for f in summary.md results.json hyperfine.json hyperfine.md index.html; do
         [ -s "$out/bench/$f" ] || fail "ebb bench wrote no $f"
     done
