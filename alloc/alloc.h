@@ -73,22 +73,6 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     return s;
 }
 
-/* A free by the span's owner: push on the local list; the slow path when the span
- * became empty or is flagged (parked, big blocks). */
-static inline void ebb_free_local(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
-{
-    ebb_block_set_next(s, b, s->local_free);
-    s->local_free = b;
-    uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
-    atomic_store_explicit(&s->used, used, memory_order_relaxed);
-    if (ebb_unlikely(used == 0 || s->free_slow)) {
-        /* An emptied span that malloc is using stays where it is: nothing to do. */
-        if (!s->free_slow && s == heap->current[s->cls])
-            return;
-        ebb_heap_free_slow(heap, s, b);
-    }
-}
-
 /* The end of free() once the pointer is checked: into the heap's cache, or when the
  * bin is full to the block's span (the blocks a thread frees beyond what it allocates
  * again soon are better there, where their span can empty). */

@@ -8,7 +8,10 @@
  * of going back with a compare-and-swap on a line the owner keeps writing. A free into
  * a full bin goes to the block's span as before: a thread freeing more than it
  * allocates again soon gives those blocks back where their spans can empty. */
-#include "alloc.h"
+#include <string.h>
+
+#include "internal.h"
+#include "sizeclass.h"
 
 /* Each bin holds up to BIN_BYTES of blocks (twice that up to 256 bytes, where programs
  * allocate most), and between BIN_MIN and BIN_MAX of them: 64 blocks of every class up

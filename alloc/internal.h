@@ -267,6 +267,23 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* n blocks of
 void ebb_cache_on(ebb_heap_t *heap);
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
 
+/* A free by the span's owner, from free()'s fast path (alloc.h) and the cache's flush:
+ * push on the local list; heap.c's slow path when the span became empty or is flagged
+ * (parked, big blocks). */
+static inline void ebb_free_local(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
+{
+    ebb_block_set_next(s, b, s->local_free);
+    s->local_free = b;
+    uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed) - 1;
+    atomic_store_explicit(&s->used, used, memory_order_relaxed);
+    if (ebb_unlikely(used == 0 || s->free_slow)) {
+        /* An emptied span that malloc is using stays where it is: nothing to do. */
+        if (!s->free_slow && s == heap->current[s->cls])
+            return;
+        ebb_heap_free_slow(heap, s, b);
+    }
+}
+
 /* large.c — blocks above the largest class. */
 void *ebb_large_alloc(size_t size, size_t align, bool zero);
 void ebb_large_free(ebb_large_t *l, void *p);

@@ -14,8 +14,9 @@
  *   purge   giving pages back to the kernel with madvise.
  *
  * Layering (lower files never call upward):
- *   os.c -> meta.c, map.c -> pool.c (chunks, spans) -> span.c -> heap.c, large.c
- *        -> alloc.h/alloc.c (entry points) -> override.c (standard symbols)
+ *   os.c -> meta.c, map.c -> pool.c (chunks, spans) -> span.c -> heap.c and cache.c
+ *   (a heap's spans and its cache of freed blocks), large.c -> alloc.h/alloc.c (entry
+ *   points) -> override.c (standard symbols)
  *   options.c, error.c, lock.h and sizeclass.h are leaves usable from anywhere.
  */
 #ifndef EBB_TYPES_H
