@@ -72,8 +72,6 @@ void *ebb_realloc_impl(void *p, size_t size, const char *func)
             return ebb_large_realloc(large, p, size);
         old = large->usable;
     } else {
-        if (ebb_unlikely(((ebb_block_t *)p)->next_enc == ebb_cached_tag(s, p)))
-            ebb_fatal_freed(func, p); /* waiting in a thread's cache */
         old = s->block_size;
         /* Stay in place unless the block would be more than half empty. */
         if (size <= old && size > old / 2)
@@ -196,18 +194,19 @@ void ebb_free_sized_impl(void *p, size_t size, const char *func)
 /* free() of a block whose first word looks like a free block's: a cached block's tag
  * is a double free; a link of its span's lists is one if the owner finds the block on
  * them (only the owner can walk them); anything else was the program's data. */
-void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const char *func)
+void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_block_t *b,
+                      const char *func)
 {
     if (b->next_enc == ebb_cached_tag(s, b))
         ebb_fatal_ptr(func, "double free of", b);
-    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
     if (owner == heap)
         ebb_span_check_double_free(s, b, func);
-    ebb_free_block(heap, owner, s, b, func);
+    ebb_free_block(heap, owner, s, b);
 }
 
-/* Free of a large block, of a block of another thread's span, or of an invalid
- * pointer: every check of ebb_block_lookup. */
+/* Free of a large block or of a pointer free()'s fast path found no span for: every
+ * check of ebb_block_lookup, which reports the invalid ones (a block it accepts in a
+ * span goes back to it as a remote free). */
 void ebb_free_other(void *p, const char *func)
 {
     ebb_large_t *large;

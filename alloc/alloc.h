@@ -52,7 +52,8 @@ static inline void ebb_check_block_start(const ebb_span_t *s, const void *p, con
 }
 
 /* The block p points to, checked: abort unless p is the start of a block ebb handed
- * out. Returns the span, or NULL with *large set for a large block. */
+ * out and not freed (a freed large block kept for reuse, a block in a cache). Returns
+ * the span, or NULL with *large set for a large block. */
 static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_large_t **large)
 {
     uintptr_t entry = ebb_map_entry((uintptr_t)p);
@@ -70,6 +71,8 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
         ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
     ebb_check_block_start(s, p, func);
+    if (ebb_unlikely(((const ebb_block_t *)p)->next_enc == ebb_cached_tag(s, p)))
+        ebb_fatal_freed(func, p);
     return s;
 }
 
@@ -77,7 +80,7 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
  * bin is full to the block's span (the blocks a thread frees beyond what it allocates
  * again soon are better there, where their span can empty). */
 static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
-                                  ebb_block_t *b, const char *func)
+                                  ebb_block_t *b)
 {
     ebb_bin_t *bin = &heap->bin[s->cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
@@ -88,7 +91,7 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_
         return;
     }
     if (owner != heap) {
-        ebb_free_other(b, func);
+        ebb_span_remote_free(s, b);
         return;
     }
     ebb_free_local(heap, s, b);
@@ -123,10 +126,10 @@ static inline void ebb_core_free(void *p, const char *func)
      * cache. A live block's data almost never looks like any of these. */
     uintptr_t x = b->next_enc ^ s->key ^ (uintptr_t)b;
     if (ebb_unlikely((x >> shift) == 0 || x == (uintptr_t)b || x == EBB_CACHED_MARK)) {
-        ebb_free_suspect(heap, s, b, func);
+        ebb_free_suspect(heap, owner, s, b, func);
         return;
     }
-    ebb_free_block(heap, owner, s, b, func);
+    ebb_free_block(heap, owner, s, b);
 }
 
 static inline size_t ebb_core_usable(const void *p, const char *func)

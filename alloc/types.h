@@ -175,7 +175,7 @@ typedef struct ebb_span_list {
  * and malloc pops without touching the span, its lists or its counters (cache.c says
  * why). Any thread's blocks may be cached: a block freed by another thread than its
  * span's owner is reused where it was freed, and goes back to its span (a remote free)
- * only when the cache is flushed (thread exit, malloc_trim).
+ * only when the cache is flushed (thread exit, malloc_trim, arming).
  * Invariants:
  *   count <= the bin's size (cache.c); slots[0, count) are distinct blocks of class c,
  *   oldest first. Frees push while count < max.
@@ -194,7 +194,6 @@ typedef struct ebb_bin {
 
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
 #define EBB_CACHED_CLASSES 48
-#define EBB_CACHE_MAX_SIZE 4096
 /* Slots of all bins of a heap: room for every bin at its largest (cache.c), six pages;
  * the bins' real sizes use the first 1329, and only pages a thread touched are
  * resident. */
@@ -219,10 +218,10 @@ typedef struct ebb_heap {
     _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
                                            written under the pool lock */
     uint32_t refills;                   /* quick refills of current spans (heap.c) */
-    bool armed;                         /* memory waits to be purged: every malloc of
-                                           this heap takes the slow path, which runs the
-                                           decay, until none does (current[] is empty,
-                                           the cache off) */
+    bool armed;                         /* memory waits to be purged: mallocs of this
+                                           heap take the slow path, which runs the decay,
+                                           until none does (current[] is empty, the
+                                           cache takes no frees; ebb_heap_arm) */
     ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
 } ebb_heap_t;
 _Static_assert(sizeof(((ebb_heap_t *)0)->cache_slots) % 4096 == 0, "slots fill whole pages");
