@@ -90,6 +90,10 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_
         b->next_enc = ebb_cached_tag(s, b);
         return;
     }
+    if (ebb_unlikely(heap->armed)) {
+        ebb_heap_free_armed(heap, owner, s, b);
+        return;
+    }
     if (owner != heap) {
         ebb_span_remote_free(s, b);
         return;

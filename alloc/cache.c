@@ -34,13 +34,19 @@ void ebb_cache_init(void)
     }
 }
 
+/* Caching on, and an armed heap's held blocks back in sight of the fast paths. */
 void ebb_cache_on(ebb_heap_t *heap)
 {
 #ifndef EBB_DEBUG_BUILD /* the debug library checks every free and malloc */
     if (!heap->bin[0].slots) /* the orphan heap has no stacks */
         return;
-    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
-        heap->bin[c].max = bin_size[c];
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++) {
+        ebb_bin_t *bin = &heap->bin[c];
+        uint32_t held = atomic_load_explicit(&bin->held, memory_order_relaxed);
+        atomic_store_explicit(&bin->count, held, memory_order_relaxed);
+        atomic_store_explicit(&bin->held, 0, memory_order_relaxed);
+        bin->max = bin_size[c];
+    }
 #else
     (void)heap;
 #endif
@@ -67,17 +73,19 @@ static void release(ebb_heap_t *heap, ebb_block_t *b)
         ebb_span_remote_free(s, b);
 }
 
-/* Give back every block of a bin. They leave the bin before any is released, since
- * releasing may arm the heap, which flushes the whole cache again. */
+/* Give back every block of a bin (held or not). They leave the bin before any is
+ * released, since releasing may arm the heap, which flushes the whole cache again. */
 static void flush_bin(ebb_heap_t *heap, unsigned cls)
 {
     ebb_bin_t *bin = &heap->bin[cls];
-    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed) +
+                 atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (n == 0)
         return;
     void *out[BIN_MAX];
     memcpy(out, bin->slots, n * sizeof(void *));
     atomic_store_explicit(&bin->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&bin->held, 0, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         release(heap, out[i]);
 }
@@ -88,9 +96,11 @@ void ebb_cache_flush(ebb_heap_t *heap)
         flush_bin(heap, c);
 }
 
-/* Armed heaps cache no freed block, and give back what is cached: the next malloc of
- * every class must reach the slow path, which runs the decay (a program that frees
- * much and then makes a single call after the delay gets its memory back). */
+/* Arming: what is cached goes back to the spans (it was freed before the memory that
+ * waits now, and its spans may empty), and the bins are hidden: the fast paths see
+ * them empty and full, so every call that the cache would serve reaches the slow path,
+ * which reads the clock (a program that frees much and then makes a single call after
+ * the delay gets its memory back) and then uses the held blocks below. */
 void ebb_cache_off(ebb_heap_t *heap)
 {
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
@@ -98,26 +108,58 @@ void ebb_cache_off(ebb_heap_t *heap)
     ebb_cache_flush(heap);
 }
 
+ebb_block_t *ebb_cache_held_pop(ebb_heap_t *heap, unsigned cls)
+{
+    ebb_bin_t *bin = &heap->bin[cls];
+    uint32_t n = atomic_load_explicit(&bin->held, memory_order_relaxed);
+    if (n == 0)
+        return NULL;
+    atomic_store_explicit(&bin->held, --n, memory_order_relaxed);
+    ebb_block_t *b = bin->slots[n];
+    b->next_enc = 0; /* the tag off, as in the fast path */
+    return b;
+}
+
+bool ebb_cache_held_push(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
+{
+#ifdef EBB_DEBUG_BUILD
+    (void)heap, (void)s, (void)b;
+    return false;
+#else
+    ebb_bin_t *bin = &heap->bin[s->cls];
+    uint32_t n = atomic_load_explicit(&bin->held, memory_order_relaxed);
+    if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n >= bin_size[s->cls])
+        return false;
+    bin->slots[n] = b;
+    atomic_store_explicit(&bin->held, n + 1, memory_order_relaxed);
+    b->next_enc = ebb_cached_tag(s, b);
+    return true;
+#endif
+}
+
+/* An armed heap's slow path: up to n blocks of s into the held part of its bin. */
 void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
 {
 #ifdef EBB_DEBUG_BUILD /* never cached: every block passes the debug checks */
-    return;
-#endif
+    (void)heap, (void)s, (void)n;
+#else
     ebb_bin_t *bin = &heap->bin[s->cls];
-    uint32_t count = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n > bin_size[s->cls] - count)
+    uint32_t held = atomic_load_explicit(&bin->held, memory_order_relaxed);
+    if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n > bin_size[s->cls] - held)
         return;
     for (; n; n--) {
         ebb_block_t *b = ebb_span_pop(s);
         if (!b)
             break;
         b->next_enc = ebb_cached_tag(s, b);
-        bin->slots[count++] = b;
+        bin->slots[held++] = b;
     }
-    atomic_store_explicit(&bin->count, count, memory_order_relaxed);
+    atomic_store_explicit(&bin->held, held, memory_order_relaxed);
+#endif
 }
 
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls)
 {
-    return atomic_load_explicit(&heap->bin[cls].count, memory_order_relaxed);
+    return atomic_load_explicit(&heap->bin[cls].count, memory_order_relaxed) +
+           atomic_load_explicit(&heap->bin[cls].held, memory_order_relaxed);
 }

@@ -41,10 +41,12 @@ uintptr_t ebb_self(void)
 
 static void collect_abandoned(bool wait, ebb_collect_t how);
 
+/* An armed heap keeps every current[] empty, so that its mallocs reach the slow path
+ * (see "armed heaps" below); only heap_alloc hands it a span for one malloc. */
 static void set_current(ebb_heap_t *heap, unsigned cls)
 {
     ebb_span_t *first = heap->queue[cls].first;
-    heap->current[cls] = first ? first : &ebb_empty_span;
+    heap->current[cls] = first && !heap->armed ? first : &ebb_empty_span;
 }
 
 /* ---- the full list ---- */
@@ -76,7 +78,7 @@ static void unpark(ebb_heap_t *heap, ebb_span_t *s)
     ebb_span_list_remove(&heap->full, s);
     s->in_full = false;
     ebb_span_list_push_back(&heap->queue[s->cls], s);
-    if (heap->current[s->cls] == &ebb_empty_span)
+    if (heap->current[s->cls] == &ebb_empty_span && !heap->armed)
         heap->current[s->cls] = s;
 }
 
@@ -209,51 +211,50 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
     return s;
 }
 
-/* Enough free memory waits for the decay to be worth a slow path per call. Below it, a
- * program churning memory (which reuses what it frees) runs at full speed. */
+/* Enough free memory waits for the decay to be worth a slow path per call: 1 MiB plus
+ * 1/16 of the spans in use. Below it, a program churning memory (which reuses what it
+ * frees) runs at full speed; what may stay unpurged if the program then goes quiet is
+ * within the slack bound (2 MiB + 25% of live bytes). The part relative to the memory in
+ * use keeps a program whose threads come and go (their heaps' free pages wait for the
+ * decay while the next threads reuse them) from running armed all the time. */
 #define ARM_THRESHOLD ((size_t)1 << 20)
 
 static bool much_pending(void)
 {
-    return ebb_pool_dirty_pending() >= ARM_THRESHOLD || ebb_large_cache_pending() ||
-           atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >= ARM_THRESHOLD;
+    size_t threshold = ARM_THRESHOLD + ebb_pool_active_pending() / 16;
+    return ebb_pool_dirty_pending() >= threshold || ebb_large_cache_pending() ||
+           atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >= threshold;
 }
 
-/* This thread freed memory that now waits for the decay: until little waits, its
- * cache goes back to the spans and takes no frees, and its mallocs take the slow path
- * (which checks the time; it serves the next ARMED_FILL mallocs of the class from the
- * cache), so that a call soon after the delay gives the memory back even if the program
- * makes only a few more calls. */
+/* ---- armed heaps ----
+ * A thread that freed memory now waiting for the decay arms its heap: until little
+ * waits, its mallocs and cached frees come to the slow path, which reads the clock (a
+ * few ns) and runs the decay once it is due, so that a program that frees much and then
+ * makes only a few calls after the delay gets its memory back. Between two looks of the
+ * decay the heap still caches: its blocks are held in the bins out of the fast paths'
+ * sight (ebb_cache_off) and served from here, so that a program churning memory while
+ * some waits (threads coming and going, say) keeps most of its speed. */
+
+static void hide_current(ebb_heap_t *heap)
+{
+    for (unsigned c = 0; c < EBB_CLASSES; c++)
+        heap->current[c] = &ebb_empty_span;
+}
+
 void ebb_heap_arm(ebb_heap_t *heap)
 {
     if (heap == &ebb_empty_heap || heap->armed || ebb_opt.decay_ms <= 0 || !much_pending())
         return;
     heap->armed = true;
-    for (unsigned c = 0; c < EBB_CLASSES; c++)
-        heap->current[c] = &ebb_empty_span;
+    heap->armed_seen = ebb_now_ms();
+    hide_current(heap);
     ebb_cache_off(heap);
 }
 
-/* Of the refills of a current span from its own local frees, one in QUICK_PERIOD goes
- * through the whole slow path, so that the periodic work (decay, purging free pages,
- * remote spans) still runs in a program that keeps reusing the same blocks. */
-#define QUICK_PERIOD 64
-/* While the heap is armed, the mallocs of a class take the slow path once in this
- * many plus one (the rest are served from the cache it fills). */
-#define ARMED_FILL 8
-
-static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
+/* The periodic work of the slow paths: the decay if due, this heap's free pages, and
+ * the heap disarmed once little waits. */
+static void periodic_work(ebb_heap_t *heap, uint64_t now)
 {
-    ebb_span_t *cur = heap->current[cls];
-    void *p = ebb_span_pop(cur);
-    if (p)
-        return p;
-    if (cur->local_free && (++heap->refills % QUICK_PERIOD) != 0) {
-        cur->free = cur->local_free;
-        cur->local_free = NULL;
-        return ebb_span_pop(cur);
-    }
-    uint64_t now = ebb_now_ms(); /* read once for both */
     if (ebb_purge_tick_at(now))
         collect_abandoned(false, EBB_COLLECT_PURGE);
     purge_free_pages(heap, PURGE_DUE, now);
@@ -261,13 +262,73 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         heap->armed = false;
         ebb_cache_on(heap);
     }
+}
+
+/* An armed heap's call that its held blocks could serve: true if they may (the decay is
+ * not due). A heap unused for a whole delay first gives back everything it holds,
+ * purged: the program went quiet, and this call may be its last for long. */
+static bool armed_call(ebb_heap_t *heap, uint64_t now)
+{
+    uint64_t last = heap->armed_seen;
+    heap->armed_seen = now;
+    if (now - last >= (uint64_t)ebb_opt.decay_ms) {
+        ebb_heap_collect_all(heap, EBB_COLLECT_PURGE);
+        return false;
+    }
+    return !ebb_purge_due(now);
+}
+
+/* free() of a block when the heap is armed and its bin is hidden. */
+void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_block_t *b)
+{
+    uint64_t now = ebb_now_ms();
+    if (armed_call(heap, now) && ebb_cache_held_push(heap, s, b))
+        return;
+    periodic_work(heap, now);
+    if (owner != heap)
+        ebb_span_remote_free(s, b);
+    else
+        ebb_free_local(heap, s, b);
+}
+
+/* Of the refills of a current span from its own local frees, one in QUICK_PERIOD goes
+ * through the whole slow path, so that the periodic work (decay, purging free pages,
+ * remote spans) still runs in a program that keeps reusing the same blocks. */
+#define QUICK_PERIOD 64
+/* When an armed heap's bin is empty, its slow path holds this many blocks for the next
+ * mallocs of the class. */
+#define ARMED_FILL 8
+
+static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
+{
+    uint64_t now;
+    if (heap->armed) {
+        now = ebb_now_ms();
+        if (armed_call(heap, now)) {
+            void *p = ebb_cache_held_pop(heap, cls);
+            if (p)
+                return p;
+        }
+    } else {
+        ebb_span_t *cur = heap->current[cls];
+        void *p = ebb_span_pop(cur);
+        if (p)
+            return p;
+        if (cur->local_free && (++heap->refills % QUICK_PERIOD) != 0) {
+            cur->free = cur->local_free;
+            cur->local_free = NULL;
+            return ebb_span_pop(cur);
+        }
+        now = ebb_now_ms();
+    }
+    periodic_work(heap, now);
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
-    p = ebb_span_pop(s);
+    void *p = ebb_span_pop(s);
     if (heap->armed) {
         heap->current[cls] = &ebb_empty_span;
         ebb_cache_fill(heap, s, ARMED_FILL);

@@ -126,6 +126,7 @@ bool ebb_pool_takes_fresh(unsigned kind);       /* no dirty span to reuse */
 void ebb_pool_return_span(ebb_span_t *s, bool purge_now); /* pool lock not held */
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
 size_t ebb_pool_dirty_pending(void);            /* dirty bytes waiting (racy read) */
+size_t ebb_pool_active_pending(void);           /* bytes of spans in use (racy read) */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
 size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
 uint64_t ebb_now_ms(void);                      /* monotonic, coarse */
@@ -230,6 +231,8 @@ EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span
                                                                           looks free */
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
+EBB_NOINLINE void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
+                                      ebb_block_t *b); /* bins hidden */
 extern _Atomic size_t ebb_abandoned_pending;
 /* How much collecting a whole heap gives back. */
 typedef enum {
@@ -263,9 +266,12 @@ static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b
 void ebb_cache_init(void);                 /* the bins' sizes, from the classes */
 void ebb_cache_setup(ebb_heap_t *heap);    /* a new heap's bins, on */
 void ebb_cache_flush(ebb_heap_t *heap);    /* owner: every cached block to its span */
-void ebb_cache_off(ebb_heap_t *heap);      /* owner: flush, and cache no freed block */
-void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* n blocks of s */
-void ebb_cache_on(ebb_heap_t *heap);
+void ebb_cache_off(ebb_heap_t *heap);      /* owner, arming: flush, and hide the bins */
+void ebb_cache_on(ebb_heap_t *heap);       /* owner: the bins in sight again */
+/* An armed heap's bins (owner). */
+ebb_block_t *ebb_cache_held_pop(ebb_heap_t *heap, unsigned cls); /* NULL if none */
+bool ebb_cache_held_push(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b); /* false if full */
+void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* up to n blocks of s */
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
 
 /* A free by the span's owner, from free()'s fast path (alloc.h) and the cache's flush:
@@ -296,6 +302,7 @@ void ebb_large_cache_give(size_t bytes); /* unmap this much of the cache, oldest
 size_t ebb_large_cached_bytes(void); /* pool lock held */
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
+bool ebb_purge_due(uint64_t now); /* the decay would run at `now` */
 bool ebb_purge_tick(void); /* from slow paths: run the decay if it is due (true if it ran) */
 bool ebb_purge_tick_at(uint64_t now); /* the same, with the time (ms) already read */
 void ebb_purge_all(void);  /* purge everything free now */

@@ -25,7 +25,7 @@ ebb_lock_t ebb_pool_lock = EBB_LOCK_INIT;
 static ebb_chunk_t *partial[EBB_SPAN_KINDS]; /* doubly linked through next/prev */
 static ebb_span_list_t dirty[EBB_SPAN_KINDS]; /* newest first, via span next/prev */
 static _Atomic size_t dirty_bytes; /* written under the lock, read without it */
-static size_t active_bytes; /* bytes of spans out of the pool */
+static _Atomic size_t active_bytes; /* bytes of spans out of the pool; as dirty_bytes */
 static ebb_chunk_t *empty_chunks;            /* singly linked through next */
 static unsigned empty_count;
 static ebb_chunk_t *all_chunks;              /* every mapped small chunk */
@@ -206,7 +206,8 @@ static void mark_taken(ebb_span_t *s)
     unsigned i = (unsigned)((s->start - c->base) >> c->span_shift);
     c->free_mask &= ~((uint64_t)1 << i);
     c->spans_used++;
-    active_bytes += (size_t)1 << c->span_shift;
+    atomic_store_explicit(&active_bytes, active_bytes + ((size_t)1 << c->span_shift),
+                          memory_order_relaxed);
     if (c->free_mask == 0)
         partial_remove(c, c->region.kind);
 }
@@ -221,7 +222,8 @@ static ebb_chunk_t *mark_returned(ebb_span_t *s)
         partial_push(c, kind);
     c->free_mask |= (uint64_t)1 << i;
     c->spans_used--;
-    active_bytes -= (size_t)1 << c->span_shift;
+    atomic_store_explicit(&active_bytes, active_bytes - ((size_t)1 << c->span_shift),
+                          memory_order_relaxed);
     if (s->touched)
         dirty_push(s, kind);
     if (c->spans_used == 0 && c->dirty_spans == 0)
@@ -284,6 +286,11 @@ static void decay(decay_mode_t mode)
 void ebb_pool_decay(bool all)
 {
     decay(all ? DECAY_ALL : DECAY_AGED);
+}
+
+size_t ebb_pool_active_pending(void)
+{
+    return atomic_load_explicit(&active_bytes, memory_order_relaxed);
 }
 
 size_t ebb_pool_dirty_pending(void)

@@ -56,6 +56,11 @@ void ebb_purge_after_fork_child(void)
     atomic_store(&background_state, 0);
 }
 
+bool ebb_purge_due(uint64_t now)
+{
+    return ebb_opt.decay_ms > 0 && now >= atomic_load_explicit(&next_decay, memory_order_relaxed);
+}
+
 bool ebb_purge_tick(void)
 {
     return ebb_purge_tick_at(ebb_now_ms());

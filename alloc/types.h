@@ -184,12 +184,15 @@ typedef struct ebb_span_list {
  *   ebb_cached_tag(block), which no block in use or on a free list holds: that is how
  *   free() recognises a second free of a cached block, whichever thread caches it.
  *   max == 0 in heaps that never cache (the empty and orphan heaps), and while the heap
- *   is armed: its mallocs must reach the slow path, which runs the decay; that path then
- *   puts a few blocks in the bin, so that it runs once every few mallocs. */
+ *   is armed. An armed heap's blocks are held out of the fast paths' sight, in
+ *   slots[0, held) (count == 0 then; held == 0 otherwise): its mallocs and frees come to
+ *   the slow path, which reads the clock, runs the decay when it is due and otherwise
+ *   pops or pushes there (heap.c, "armed heaps"). */
 typedef struct ebb_bin {
     _Atomic uint32_t count; /* relaxed: the owner writes, statistics read */
     uint32_t max;
     void **slots;
+    _Atomic uint32_t held;  /* as count */
 } ebb_bin_t;
 
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
@@ -218,10 +221,12 @@ typedef struct ebb_heap {
     _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
                                            written under the pool lock */
     uint32_t refills;                   /* quick refills of current spans (heap.c) */
-    bool armed;                         /* memory waits to be purged: mallocs of this
-                                           heap take the slow path, which runs the decay,
-                                           until none does (current[] is empty, the
-                                           cache takes no frees; ebb_heap_arm) */
+    bool armed;                         /* memory waits to be purged: this heap's
+                                           mallocs and cached frees take the slow path,
+                                           which watches the clock for the decay, until
+                                           little waits (current[] is empty, the bins
+                                           hidden; ebb_heap_arm) */
+    uint64_t armed_seen;                /* ms: the armed heap's last call */
     ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
 } ebb_heap_t;
 _Static_assert(sizeof(((ebb_heap_t *)0)->cache_slots) % 4096 == 0, "slots fill whole pages");
