@@ -282,9 +282,10 @@ static bool armed_call(ebb_heap_t *heap, uint64_t now)
 void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_block_t *b)
 {
     uint64_t now = ebb_now_ms();
-    if (armed_call(heap, now) && ebb_cache_held_push(heap, s, b))
+    if (!armed_call(heap, now))
+        periodic_work(heap, now);
+    else if (ebb_cache_held_push(heap, s, b))
         return;
-    periodic_work(heap, now);
     if (owner != heap)
         ebb_span_remote_free(s, b);
     else
