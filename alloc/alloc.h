@@ -124,12 +124,12 @@ static inline void ebb_core_free(void *p, const char *func)
     }
     ebb_check_block_start(s, p, func);
     ebb_heap_t *heap = ebb_tls_heap;
-    /* The first word decoded as a free-list link, relative to the block: below the span
-     * size, a link inside this span (spans are aligned to their size); the block's own
-     * address, the end of a list; EBB_CACHED_MARK, the tag of a block in some thread's
-     * cache. A live block's data almost never looks like any of these. */
+    /* The first word XOR-ed with the span's key and the block's address: below the span's
+     * size for every block on a free list (a link inside this span, which is aligned to
+     * its size, or the end of the list, which links to itself) and for a block in some
+     * thread's cache (EBB_CACHED_MARK); a live block's data almost never is. */
     uintptr_t x = b->next_enc ^ s->key ^ (uintptr_t)b;
-    if (ebb_unlikely((x >> shift) == 0 || x == (uintptr_t)b || x == EBB_CACHED_MARK)) {
+    if (ebb_unlikely((x >> shift) == 0)) {
         ebb_free_suspect(heap, owner, s, b, func);
         return;
     }

@@ -84,13 +84,24 @@ typedef struct ebb_map_leaf {
     _Atomic uintptr_t entry[EBB_MAP_LEAF_SIZE];
 } ebb_map_leaf_t;
 extern ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
+/* The first leaf ever needed is a static one, and the root index it serves is known
+ * without reading the root: a lookup in it (nearly every lookup: a leaf spans 32 GiB,
+ * and the kernel places mappings near one another) is one load that depends on the
+ * address instead of two, which is what free() waits for. ebb_map_first_index is a
+ * root index (< 4096) once set, an impossible one before. */
+extern ebb_map_leaf_t ebb_map_first_leaf;
+extern _Atomic uintptr_t ebb_map_first_index;
 
 /* The tagged entry of the chunk holding addr, 0 if ebb has none there. */
 static inline uintptr_t ebb_map_entry(uintptr_t addr)
 {
+    uintptr_t chunk = addr >> EBB_CHUNK_SHIFT;
+    if (ebb_likely(chunk >> EBB_MAP_LEAF_BITS ==
+                   atomic_load_explicit(&ebb_map_first_index, memory_order_relaxed)))
+        return atomic_load_explicit(&ebb_map_first_leaf.entry[chunk & (EBB_MAP_LEAF_SIZE - 1)],
+                                    memory_order_acquire);
     if (ebb_unlikely(addr >> EBB_MAP_ADDR_BITS))
         return 0;
-    uintptr_t chunk = addr >> EBB_CHUNK_SHIFT;
     ebb_map_leaf_t *leaf = atomic_load_explicit(&ebb_map_root[chunk >> EBB_MAP_LEAF_BITS],
                                                 memory_order_acquire);
     if (ebb_unlikely(!leaf))
@@ -157,7 +168,8 @@ void ebb_debug_check_link(const ebb_span_t *s, const ebb_block_t *b, const ebb_b
 /* Owner only (the debug build checks the link against the span's carved blocks). */
 static inline ebb_block_t *ebb_block_next(const ebb_span_t *s, const ebb_block_t *b)
 {
-    ebb_block_t *next = (ebb_block_t *)(b->next_enc ^ s->key);
+    uintptr_t n = b->next_enc ^ s->key;
+    ebb_block_t *next = n == (uintptr_t)b ? NULL : (ebb_block_t *)n; /* the end links to itself */
 #ifdef EBB_DEBUG_BUILD
     ebb_debug_check_link(s, b, next);
 #endif
@@ -165,7 +177,7 @@ static inline ebb_block_t *ebb_block_next(const ebb_span_t *s, const ebb_block_t
 }
 static inline void ebb_block_set_next(const ebb_span_t *s, ebb_block_t *b, ebb_block_t *next)
 {
-    b->next_enc = (uintptr_t)next ^ s->key;
+    b->next_enc = (next ? (uintptr_t)next : (uintptr_t)b) ^ s->key;
 }
 
 /* Doubly linked span lists (heap queues, full lists, the pool's dirty lists). */
@@ -256,9 +268,10 @@ extern ebb_lock_t ebb_collect_lock;
 /* cache.c — the heaps' caches of freed blocks (ebb_bin_t). */
 /* The first word of a cached block of span s: the span's random key, so that a program
  * cannot write it by chance, mixed with the block's address, so that copying a cached
- * block's words elsewhere does not make a tagged block, and with the top bits flipped,
- * so that it never decodes to a free-list link of the span (a link points inside it). */
-#define EBB_CACHED_MARK ((uintptr_t)0xffff << 47)
+ * block's words elsewhere does not make a tagged block, and with 8, so that it never
+ * decodes to a free-list link of the span (links XOR-ed with the block's address are
+ * multiples of 16) but still looks free to free()'s one comparison. */
+#define EBB_CACHED_MARK ((uintptr_t)8)
 static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b)
 {
     return (uintptr_t)b ^ s->key ^ EBB_CACHED_MARK;

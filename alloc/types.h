@@ -48,7 +48,11 @@ enum ebb_kind {
 };
 
 /* A free block's first word: the next free block, XOR-ed with the span's key so that a
- * stray write or a use-after-free write does not yield a usable pointer. */
+ * stray write or a use-after-free write does not yield a usable pointer. The last block
+ * of a list links to itself (no list has a cycle), so that the word of every block on a
+ * list, XOR-ed with the key and the block's address, is below the span's size (blocks
+ * are 16-aligned in a span aligned to its size): free() tells a block that looks free
+ * with one comparison (alloc.h). */
 typedef struct ebb_block {
     uintptr_t next_enc;
 } ebb_block_t;
