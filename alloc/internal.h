@@ -35,6 +35,9 @@ void *ebb_os_map_aligned(size_t size, size_t align);
 void ebb_os_unmap(void *p, size_t size);
 void ebb_os_purge(void *p, size_t size, unsigned cls); /* whole pages in [p, p+size);
                                                           cls counts it (EBB_CLASSES: none) */
+/* One madvise for a run of regions the caller counts itself (false if it failed). */
+bool ebb_os_purge_run(void *p, size_t size);
+void ebb_os_count_purged(size_t bytes, unsigned cls, size_t calls);
 bool ebb_os_grow_in_place(void *p, size_t old_size, size_t new_size);
 void ebb_os_shrink(void *p, size_t old_size, size_t new_size);
 void *ebb_os_move_aligned(void *p, size_t old_size, size_t new_size, size_t align);
@@ -134,7 +137,11 @@ void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
 extern ebb_lock_t ebb_pool_lock;
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
 bool ebb_pool_takes_fresh(unsigned kind);       /* no dirty span to reuse */
-void ebb_pool_return_span(ebb_span_t *s, bool purge_now); /* pool lock not held */
+void ebb_pool_return_span(ebb_span_t *s);      /* dirty (purged if the delay is 0) */
+/* Several spans (at most EBB_RETURN_BATCH), purged first in runs of adjacent ones if
+ * purge_now. Pool lock not held for either. */
+#define EBB_RETURN_BATCH 32
+void ebb_pool_return_spans(ebb_span_t **spans, unsigned n, bool purge_now);
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
 size_t ebb_pool_dirty_pending(void);            /* dirty bytes waiting (racy read) */
 size_t ebb_pool_active_pending(void);           /* bytes of spans in use (racy read) */
@@ -243,6 +250,7 @@ EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span
                                                                           looks free */
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
+void ebb_heap_freed_into_abandoned(void); /* by this thread: arm (span.c) */
 EBB_NOINLINE void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
                                       ebb_block_t *b); /* bins hidden */
 extern _Atomic size_t ebb_abandoned_pending;

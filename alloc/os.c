@@ -52,23 +52,42 @@ void *ebb_os_map_aligned(size_t size, size_t align)
     return p;
 }
 
-void ebb_os_purge(void *p, size_t size, unsigned cls)
+/* madvise of the whole pages in [p, p+size): their bytes, or 0 if none or it failed. */
+static size_t purge_pages(void *p, size_t size)
 {
     uintptr_t lo = ebb_align_up((uintptr_t)p, ebb_page_size);
     uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(ebb_page_size - 1);
     if (hi <= lo)
-        return;
+        return 0;
     int saved = errno;
     int advice = ebb_opt.madv_free ? MADV_FREE : MADV_DONTNEED;
-    if (madvise((void *)lo, hi - lo, advice) == 0) {
-        atomic_fetch_add_explicit(&ebb_os.purged, hi - lo, memory_order_relaxed);
-        atomic_fetch_add_explicit(&ebb_os.purge_calls, 1, memory_order_relaxed);
-        if (cls < EBB_CLASSES) {
-            atomic_fetch_add_explicit(&ebb_class_purges[cls].bytes, hi - lo, memory_order_relaxed);
-            atomic_fetch_add_explicit(&ebb_class_purges[cls].calls, 1, memory_order_relaxed);
-        }
-    }
+    int rc = madvise((void *)lo, hi - lo, advice);
     errno = saved;
+    if (rc != 0)
+        return 0;
+    atomic_fetch_add_explicit(&ebb_os.purge_calls, 1, memory_order_relaxed);
+    return hi - lo;
+}
+
+void ebb_os_count_purged(size_t bytes, unsigned cls, size_t calls)
+{
+    atomic_fetch_add_explicit(&ebb_os.purged, bytes, memory_order_relaxed);
+    if (cls < EBB_CLASSES) {
+        atomic_fetch_add_explicit(&ebb_class_purges[cls].bytes, bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ebb_class_purges[cls].calls, calls, memory_order_relaxed);
+    }
+}
+
+void ebb_os_purge(void *p, size_t size, unsigned cls)
+{
+    size_t bytes = purge_pages(p, size);
+    if (bytes)
+        ebb_os_count_purged(bytes, cls, 1);
+}
+
+bool ebb_os_purge_run(void *p, size_t size)
+{
+    return purge_pages(p, size) != 0;
 }
 
 bool ebb_os_grow_in_place(void *p, size_t old_size, size_t new_size)

@@ -55,6 +55,37 @@ static void purge_span(ebb_span_t *s)
     s->touched = 0;
 }
 
+/* Purges the spans of a batch taken out of the pool with one madvise per run of
+ * adjacent spans: each call interrupts every core running the process for a TLB flush
+ * (a process with many threads exiting paid one per span of a page or two). A run
+ * covers the untouched tail of each span but its last, which holds no resident page,
+ * so covering it costs nothing. The call counts for the run's first span's class. */
+static void purge_spans(ebb_span_t **batch, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) /* by address; batches are small */
+        for (unsigned j = i; j > 0 && batch[j - 1]->start > batch[j]->start; j--) {
+            ebb_span_t *t = batch[j];
+            batch[j] = batch[j - 1];
+            batch[j - 1] = t;
+        }
+    for (unsigned i = 0, j; i < n; i = j) {
+        uintptr_t end = batch[i]->start + ebb_align_up(batch[i]->touched, ebb_page_size);
+        for (j = i + 1; j < n && batch[j]->start == batch[j - 1]->start +
+                                                       ((size_t)1 << batch[j - 1]->chunk->span_shift);
+             j++)
+            if (batch[j]->touched)
+                end = batch[j]->start + ebb_align_up(batch[j]->touched, ebb_page_size);
+        if (end > batch[i]->start &&
+            ebb_os_purge_run((void *)batch[i]->start, end - batch[i]->start)) {
+            for (unsigned k = i; k < j; k++)
+                ebb_os_count_purged(ebb_align_up(batch[k]->touched, ebb_page_size),
+                                    batch[k]->cls, k == i);
+        }
+        for (unsigned k = i; k < j; k++)
+            batch[k]->touched = 0;
+    }
+}
+
 /* ---- lists ---- */
 
 static void partial_push(ebb_chunk_t *c, unsigned kind)
@@ -264,8 +295,7 @@ static void decay(decay_mode_t mode)
         ebb_unlock(&ebb_pool_lock);
         if (n == 0)
             return;
-        for (unsigned i = 0; i < n; i++)
-            purge_span(batch[i]);
+        purge_spans(batch, n);
         ebb_chunk_t *unmap[PURGE_BATCH];
         unsigned nunmap = 0;
         ebb_lock(&ebb_pool_lock);
@@ -337,10 +367,9 @@ ebb_span_t *ebb_pool_take_span(unsigned kind)
     }
 }
 
-void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
+/* A span back in the pool, its pages purged already or left dirty. */
+static void return_span(ebb_span_t *s)
 {
-    if (s->touched && (purge_now || ebb_opt.decay_ms == 0))
-        purge_span(s);
     uint64_t now = ebb_now_ms();
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
@@ -352,4 +381,19 @@ void ebb_pool_return_span(ebb_span_t *s, bool purge_now)
         unmap_chunk(unmap);
     if (over)
         decay(DECAY_OVER_LIMIT);
+}
+
+void ebb_pool_return_span(ebb_span_t *s)
+{
+    if (s->touched && ebb_opt.decay_ms == 0)
+        purge_span(s);
+    return_span(s);
+}
+
+void ebb_pool_return_spans(ebb_span_t **spans, unsigned n, bool purge_now)
+{
+    if (purge_now || ebb_opt.decay_ms == 0)
+        purge_spans(spans, n);
+    for (unsigned i = 0; i < n; i++)
+        return_span(spans[i]);
 }

@@ -194,8 +194,9 @@ size_t ebb_span_purged_bytes(const ebb_span_t *s)
 }
 
 /* Any thread but the owner: push the block lock-free; if the owner parked the span on
- * its full list, tell the owner (once) by pushing the span on heap.remote_spans. */
-void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
+ * its full list, tell the owner (once) by pushing the span on heap.remote_spans. True
+ * if the block went into an abandoned heap. */
+static bool remote_push(ebb_span_t *s, ebb_block_t *b)
 {
     /* Read the span before the push: after it, the owner may collect the block, empty
      * the span and give it to another heap. */
@@ -214,20 +215,16 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
      * block; if not, the block waits in an abandoned heap and is counted as such. */
     if (owner && !abandoned)
         abandoned = !atomic_load_explicit(&owner->owned, memory_order_seq_cst);
-    if (ebb_unlikely(abandoned)) {
-        /* Freed into the heap of an exited thread: nobody collects it until a thread
-         * exits or the decay runs; let this thread's next calls run the decay. */
+    if (ebb_unlikely(abandoned))
         atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
-        ebb_heap_arm(ebb_tls_heap);
-    }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
                    EBB_SPAN_FULL))
-        return;
+        return abandoned;
     uint8_t expected = EBB_SPAN_FULL;
     if (!atomic_compare_exchange_strong_explicit(&s->full_state, &expected,
                                                  EBB_SPAN_NOTIFIED, memory_order_acq_rel,
                                                  memory_order_relaxed))
-        return;
+        return abandoned;
     /* Read the owner after winning the state change: it set FULL after setting heap. */
     ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_acquire);
     ebb_span_t *head = atomic_load_explicit(&heap->remote_spans, memory_order_relaxed);
@@ -236,6 +233,16 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
     } while (!atomic_compare_exchange_weak_explicit(&heap->remote_spans, &head, s,
                                                     memory_order_release,
                                                     memory_order_relaxed));
+    return abandoned;
+}
+
+void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
+{
+    /* Freed into the heap of an exited thread: nobody collects it until a thread exits
+     * or the decay runs; let this thread's next calls run the decay (heap.c). Once the
+     * push and its notice are done, as this may collect heaps. */
+    if (ebb_unlikely(remote_push(s, b)))
+        ebb_heap_freed_into_abandoned();
 }
 
 static bool list_contains(const ebb_span_t *s, const ebb_block_t *list, const ebb_block_t *b)

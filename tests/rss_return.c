@@ -6,7 +6,9 @@
  * within the slack bound, and ebb's resident figure is the process's; calloc of purged
  * memory is zero.
  * With "background" as argument (run with EBB_BACKGROUND=1), the RSS must drop with no
- * further call at all; with "quiet", after a single call once the delay has passed.
+ * further call at all; with "quiet", after a single call once the delay has passed;
+ * with "consumer", the same after a thread that never allocates freed what exited
+ * threads left.
  * Figures are printed. */
 #include <fcntl.h>
 #include <pthread.h>
@@ -218,6 +220,59 @@ static void quiet_then(bool one_call)
     CHECKF(above(base, after) < 2 * MiB, "RSS stayed at %zu KiB", above(base, after) >> 10);
 }
 
+/* "consumer" (run with EBB_DECAY_MS=100): threads make blocks and exit, leaving them; a
+ * thread that never allocates frees them all and exits; then one malloc/free pair
+ * after the delay. The consumer's frees go into heaps of exited threads, which nothing
+ * collects unless the consumer has a heap of its own (and so an exit that collects). */
+enum { MAKERS = 32, PER_MAKER = 4000 };
+static void *made[MAKERS][PER_MAKER];
+
+static void *maker(void *arg)
+{
+    void **mine = arg;
+    for (int i = 0; i < PER_MAKER; i++) {
+        mine[i] = T_MALLOC(64 + (size_t)(i * 37) % 900);
+        memset(mine[i], 3, 64);
+    }
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    (void)arg;
+    for (int t = 0; t < MAKERS; t++)
+        for (int i = 0; i < PER_MAKER; i++)
+            T_FREE(made[t][i]);
+    return NULL;
+}
+
+static void consumer_case(void)
+{
+    /* the single call below must be one the thread's cache serves, as in a program
+     * that has been running: a first call of its size would take the slow path */
+    T_FREE(T_MALLOC(100));
+    size_t base = rss();
+    for (int t = 0; t < MAKERS; t++) {
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, maker, made[t]) == 0);
+        pthread_join(th, NULL);
+    }
+    size_t full = rss();
+    CHECK(t_owns(made[0][0]));
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, consumer, NULL) == 0);
+    pthread_join(th, NULL);
+    struct timespec ts = {1, 500000000};
+    nanosleep(&ts, NULL);
+    void *p = T_MALLOC(100);
+    memset(p, 2, 100);
+    T_FREE(p);
+    size_t after = rss();
+    report("freed by a consumer", base, full, after);
+    CHECK(above(base, full) > 30 * MiB);
+    CHECKF(above(base, after) < 2 * MiB, "RSS stayed at %zu KiB", above(base, after) >> 10);
+}
+
 int main(int argc, char **argv)
 {
     T_FREE(T_MALLOC(1));
@@ -228,6 +283,10 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "background") == 0) {
         quiet_then(false);
         return check_report("rss-background-" T_VARIANT);
+    }
+    if (argc > 1 && strcmp(argv[1], "consumer") == 0) {
+        consumer_case();
+        return check_report("rss-consumer-" T_VARIANT);
     }
     if (argc > 1 && strcmp(argv[1], "quiet") == 0) {
         quiet_then(true);
