@@ -14,7 +14,10 @@ ebb_heap_t ebb_empty_heap = {.current = EMPTY_CURRENT};
 
 __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec"))) = &ebb_empty_heap;
 
-enum { THREAD_FRESH = 0, THREAD_ACTIVE, THREAD_EXITED };
+/* FRESH until the thread's first heap; ACQUIRING while acquire_heap runs (it collects
+ * heaps, which may free into abandoned ones: ebb_heap_freed_into_abandoned must not
+ * acquire a second heap then). */
+enum { THREAD_FRESH = 0, THREAD_ACQUIRING, THREAD_ACTIVE, THREAD_EXITED };
 static __thread uint8_t tls_state __attribute__((tls_model("initial-exec")));
 
 /* Serves threads that allocate after their heap was abandoned at exit (TLS destructors
@@ -340,6 +343,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
 /* A thread's first allocation: adopt an abandoned heap or make a new one. */
 static ebb_heap_t *acquire_heap(void)
 {
+    tls_state = THREAD_ACQUIRING;
     ebb_ensure_init();
     ebb_lock(&ebb_pool_lock);
     ebb_heap_t *heap = abandoned_heaps;
@@ -402,7 +406,7 @@ void ebb_heap_freed_into_abandoned(void)
 {
     ebb_heap_t *heap = ebb_tls_heap;
     if (heap == &ebb_empty_heap) {
-        if (tls_state == THREAD_EXITED)
+        if (tls_state != THREAD_FRESH) /* exited, or acquiring one now */
             return;
         heap = acquire_heap();
         if (!heap)
