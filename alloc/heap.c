@@ -224,7 +224,7 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
 
 static bool much_pending(void)
 {
-    size_t threshold = ARM_THRESHOLD + ebb_pool_active_pending() / 16;
+    size_t threshold = ARM_THRESHOLD + ebb_pool_in_use() / 16;
     return ebb_pool_dirty_pending() >= threshold || ebb_large_cache_pending() ||
            atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >= threshold;
 }

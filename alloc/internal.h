@@ -144,7 +144,7 @@ void ebb_pool_return_span(ebb_span_t *s);      /* dirty (purged if the delay is 
 void ebb_pool_return_spans(ebb_span_t **spans, unsigned n, bool purge_now);
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
 size_t ebb_pool_dirty_pending(void);            /* dirty bytes waiting (racy read) */
-size_t ebb_pool_active_pending(void);           /* bytes of spans in use (racy read) */
+size_t ebb_pool_in_use(void);                  /* bytes of spans out of the pool (racy) */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
 size_t ebb_pool_dirty_bytes(void);              /* pool lock held */
 uint64_t ebb_now_ms(void);                      /* monotonic, coarse */

@@ -48,18 +48,12 @@ uint64_t ebb_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Purges every page a span may have touched, the one its last block ends in too. */
-static void purge_span(ebb_span_t *s)
-{
-    ebb_os_purge((void *)s->start, ebb_align_up(s->touched, ebb_page_size), s->cls);
-    s->touched = 0;
-}
-
-/* Purges the spans of a batch taken out of the pool with one madvise per run of
- * adjacent spans: each call interrupts every core running the process for a TLB flush
- * (a process with many threads exiting paid one per span of a page or two). A run
- * covers the untouched tail of each span but its last, which holds no resident page,
- * so covering it costs nothing. The call counts for the run's first span's class. */
+/* Purges every page the spans of a batch taken out of the pool may have touched (the
+ * page each one's last block ends in too), with one madvise per run of adjacent spans:
+ * each call interrupts every core running the process for a TLB flush (a process with
+ * many threads exiting paid one per span of a page or two). A run covers the untouched
+ * tail of each span but its last, which holds no resident page, so covering it costs
+ * nothing. The call counts for the run's first span's class. */
 static void purge_spans(ebb_span_t **batch, unsigned n)
 {
     for (unsigned i = 1; i < n; i++) /* by address; batches are small */
@@ -318,7 +312,7 @@ void ebb_pool_decay(bool all)
     decay(all ? DECAY_ALL : DECAY_AGED);
 }
 
-size_t ebb_pool_active_pending(void)
+size_t ebb_pool_in_use(void)
 {
     return atomic_load_explicit(&active_bytes, memory_order_relaxed);
 }
@@ -385,9 +379,7 @@ static void return_span(ebb_span_t *s)
 
 void ebb_pool_return_span(ebb_span_t *s)
 {
-    if (s->touched && ebb_opt.decay_ms == 0)
-        purge_span(s);
-    return_span(s);
+    ebb_pool_return_spans(&s, 1, false);
 }
 
 void ebb_pool_return_spans(ebb_span_t **spans, unsigned n, bool purge_now)

@@ -190,10 +190,28 @@ static void mixed_runs(void)
             T_FREE(small[i]);
 }
 
-/* Small blocks freed, then longer than the decay delay without a call: the RSS must drop
- * with no further call at all (`one_call` false, run with EBB_BACKGROUND=1), or with a
- * single malloc/free pair of the class just freed, which the thread's cache could serve
- * without a look at the clock (run with the background thread off). */
+/* Longer than the decay delay without a call, then a single malloc/free pair if
+ * `one_call` (of a size the thread's cache may serve without a look at the clock): the
+ * RSS must be back within the slack bound, 2 MiB + 25% of live bytes (none live here;
+ * without the decay the pool alone would keep up to 4 MiB of dirty spans). */
+static void check_settled(const char *what, size_t base, size_t full, bool one_call)
+{
+    struct timespec ts = {1, 500000000};
+    nanosleep(&ts, NULL); /* no allocator call from here on */
+    if (one_call) {
+        void *p = T_MALLOC(100);
+        memset(p, 2, 100);
+        T_FREE(p);
+    }
+    size_t after = rss();
+    report(what, base, full, after);
+    CHECK(above(base, full) > 30 * MiB);
+    CHECKF(above(base, after) < 2 * MiB, "RSS stayed at %zu KiB", above(base, after) >> 10);
+}
+
+/* Small blocks of 100 bytes freed, then the RSS settles with no further call at all
+ * (`one_call` false, run with EBB_BACKGROUND=1) or with one (the background thread
+ * off). */
 static void quiet_then(bool one_call)
 {
     size_t base = rss();
@@ -205,19 +223,8 @@ static void quiet_then(bool one_call)
     CHECK(t_owns(small[0]));
     for (int i = 0; i < N_SMALL; i++)
         T_FREE(small[i]);
-    struct timespec ts = {1, 500000000};
-    nanosleep(&ts, NULL); /* no allocator call from here on */
-    if (one_call) {
-        void *p = T_MALLOC(100);
-        memset(p, 2, 100);
-        T_FREE(p);
-    }
-    size_t after = rss();
-    report(one_call ? "quiet, then one call" : "background, no calls", base, full, after);
-    CHECK(above(base, full) > 30 * MiB);
-    /* within the slack bound, 2 MiB + 25% of live bytes (none live here); without the
-     * decay the pool alone would keep up to 4 MiB of dirty spans */
-    CHECKF(above(base, after) < 2 * MiB, "RSS stayed at %zu KiB", above(base, after) >> 10);
+    check_settled(one_call ? "quiet, then one call" : "background, no calls", base, full,
+                  one_call);
 }
 
 /* "consumer" (run with EBB_DECAY_MS=100): threads make blocks and exit, leaving them; a
@@ -262,15 +269,7 @@ static void consumer_case(void)
     pthread_t th;
     CHECK(pthread_create(&th, NULL, consumer, NULL) == 0);
     pthread_join(th, NULL);
-    struct timespec ts = {1, 500000000};
-    nanosleep(&ts, NULL);
-    void *p = T_MALLOC(100);
-    memset(p, 2, 100);
-    T_FREE(p);
-    size_t after = rss();
-    report("freed by a consumer", base, full, after);
-    CHECK(above(base, full) > 30 * MiB);
-    CHECKF(above(base, after) < 2 * MiB, "RSS stayed at %zu KiB", above(base, after) >> 10);
+    check_settled("freed by a consumer", base, full, true);
 }
 
 int main(int argc, char **argv)
