@@ -163,9 +163,9 @@ static bool release_idle_current(ebb_heap_t *heap, unsigned kind)
     return released;
 }
 
-/* Find (or make) a span of class cls with a free block; it becomes current. Blocks
- * already freed are preferred to carving new ones from a span's untouched pages, and
- * those to taking a new span, so that resident memory is reused first. */
+/* Find (or make) a span of class cls with a free or never-used block; it becomes
+ * current. Blocks already freed are preferred to new ones from a span's untouched
+ * pages, and those to taking a new span, so that resident memory is reused first. */
 static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
 {
     ebb_span_list_t *q = &heap->queue[cls];
@@ -177,7 +177,7 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
             ebb_span_unpurge(s);
         if (s->free)
             break;
-        if (s->capacity < s->reserved) {
+        if (ebb_span_can_grow(s)) {
             if (!extendable)
                 extendable = s;
         } else {
@@ -187,10 +187,8 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
         }
         s = next;
     }
-    if (!s && extendable) {
+    if (!s && extendable)
         s = extendable;
-        ebb_span_extend(s);
-    }
     if (!s) {
         unsigned kind = ebb_class_info[cls].kind;
         /* About to grow the process by a span, unless an idle one is released: give
@@ -204,7 +202,6 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
             return NULL;
         }
         ebb_span_init(s, cls, heap);
-        ebb_span_extend(s);
         ebb_span_list_push_front(q, s);
     } else if (s != q->first) {
         ebb_span_list_remove(q, s);
@@ -318,10 +315,17 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         void *p = ebb_span_pop(cur);
         if (p)
             return p;
-        if (cur->local_free && (++heap->refills % QUICK_PERIOD) != 0) {
-            cur->free = cur->local_free;
-            cur->local_free = NULL;
-            return ebb_span_pop(cur);
+        if (cur->local_free) {
+            if ((++heap->refills % QUICK_PERIOD) != 0) {
+                cur->free = cur->local_free;
+                cur->local_free = NULL;
+                return ebb_span_pop(cur);
+            }
+        } else if (ebb_span_can_grow(cur) && !cur->next &&
+                   !atomic_load_explicit(&cur->thread_free, memory_order_relaxed) &&
+                   (++heap->refills % QUICK_PERIOD) != 0) {
+            /* The only span of its class, with nothing freed to reuse: a new block. */
+            return ebb_span_take_fresh(cur);
         }
         now = ebb_now_ms();
     }
@@ -332,8 +336,10 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = ebb_span_pop(s);
+    void *p = s->free ? ebb_span_pop(s) : ebb_span_take_fresh(s);
     if (heap->armed) {
+        if (!s->free && ebb_span_can_grow(s))
+            ebb_span_extend(s);
         heap->current[cls] = &ebb_empty_span;
         ebb_cache_fill(heap, s, ARMED_FILL);
     }

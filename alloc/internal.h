@@ -151,7 +151,16 @@ uint64_t ebb_now_ms(void);                      /* monotonic, coarse */
 
 /* span.c — one span's free lists. */
 void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap);
-void ebb_span_extend(ebb_span_t *s);
+/* A span grows (ebb_span_extend carves blocks onto its free list, ebb_span_take_fresh
+ * hands out one) only while no block is set aside on a purged page or purged whole:
+ * ebb_span_unpurge links back every such block below the capacity, so a block carved
+ * meanwhile on a purged page would be linked while in use. */
+static inline bool ebb_span_can_grow(const ebb_span_t *s)
+{
+    return s->capacity < s->reserved && !s->purged_blocks;
+}
+void ebb_span_extend(ebb_span_t *s);             /* owner; ebb_span_can_grow */
+ebb_block_t *ebb_span_take_fresh(ebb_span_t *s); /* owner; ebb_span_can_grow */
 void ebb_span_collect(ebb_span_t *s);
 void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b);
 void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);

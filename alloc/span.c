@@ -63,6 +63,31 @@ void ebb_span_extend(ebb_span_t *s)
         s->touched = end;
 }
 
+/* Owner, s->free empty: the next never-used block, handed out without carving, so that
+ * malloc writes nothing into a page the program has not touched: a block past `touched`
+ * lies on memory nobody wrote since it was mapped or purged, so its first word is zero
+ * already (free() requires a live block's first word not to look free). The page then
+ * faults in where the program first writes it, and a block the program never fills
+ * costs no page. */
+ebb_block_t *ebb_span_take_fresh(ebb_span_t *s)
+{
+    uint32_t off = s->capacity * s->block_size, end = off + s->block_size;
+    ebb_block_t *b = (ebb_block_t *)(s->start + off);
+#ifdef EBB_DEBUG_BUILD
+    ebb_debug_fill_carved(b, s->block_size);
+    b->next_enc = 0;
+#else
+    if (off < s->touched) /* a page an earlier class of the span may have written */
+        b->next_enc = 0;
+#endif
+    if (end > s->touched)
+        s->touched = end;
+    s->capacity++;
+    atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return b;
+}
+
 /* Owner: move local frees and remote frees onto the free list. */
 void ebb_span_collect(ebb_span_t *s)
 {
