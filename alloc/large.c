@@ -19,7 +19,8 @@
 static ebb_large_t *all_large;   /* live blocks, doubly linked, under the pool lock */
 static ebb_large_t *spare_large; /* recycled descriptors */
 static ebb_large_t *cache_first, *cache_last; /* freed blocks kept mapped, newest first */
-static size_t cache_bytes;
+static size_t cache_bytes;   /* mapped */
+static size_t cache_touched; /* of which may be resident */
 static _Atomic size_t cache_count; /* written under the pool lock, read without it */
 
 ebb_large_t *ebb_large_first(void)
@@ -70,6 +71,7 @@ static void cache_push(ebb_large_t *l, uint64_t now)
         cache_last = l;
     cache_first = l;
     cache_bytes += l->mapped;
+    cache_touched += l->touched;
     atomic_store_explicit(&cache_count, cache_count + 1, memory_order_relaxed);
 }
 
@@ -85,6 +87,7 @@ static void cache_remove(ebb_large_t *l)
         cache_last = l->prev;
     l->cached = false;
     cache_bytes -= l->mapped;
+    cache_touched -= l->touched;
     atomic_store_explicit(&cache_count, cache_count - 1, memory_order_relaxed);
 }
 
@@ -122,6 +125,11 @@ static void unmap_all(const unmap_list_t *u)
 size_t ebb_large_cached_bytes(void)
 {
     return cache_bytes;
+}
+
+size_t ebb_large_cached_touched(void)
+{
+    return cache_touched;
 }
 
 bool ebb_large_cache_pending(void)
@@ -178,9 +186,13 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
         bool fits = l && l->mapped >= mapped;
         if (fits) {
             /* Keep the rest of the mapping as a tail: a realloc that grows the block
-             * (the repeated-append pattern) then needs no system call. */
+             * (the repeated-append pattern) then needs no system call and no page
+             * fault. Its pages go back when fresh memory is needed
+             * (ebb_large_cache_give) or after the decay. */
             l->usable = mapped;
             l->tail_since = l->mapped > mapped ? ebb_now_ms() : 0;
+            if (l->touched < mapped)
+                l->touched = mapped;
         }
         ebb_unlock(&ebb_pool_lock);
         if (fits) {
@@ -202,6 +214,7 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
     }
     if (align < EBB_CHUNK_SIZE)
         align = EBB_CHUNK_SIZE;
+    ebb_large_cache_give(mapped);
     void *p = ebb_os_map_aligned(mapped, align);
     if (!p) {
         errno = ENOMEM;
@@ -220,7 +233,7 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
         return NULL;
     }
     l->base = (uintptr_t)p;
-    l->mapped = l->usable = mapped;
+    l->mapped = l->usable = l->touched = mapped;
     l->tail_since = 0;
     l->resizing = false;
     link_large(l);
@@ -261,6 +274,8 @@ static void shrink_mapping(ebb_large_t *l, size_t keep)
         ebb_map_clear(keep_end, old_end - keep_end);
     ebb_os_shrink((void *)l->base, l->mapped, keep);
     l->mapped = keep;
+    if (l->touched > keep)
+        l->touched = keep;
 }
 
 /* Pool lock held: unmap the tail of l past its usable size now. */
@@ -270,9 +285,25 @@ static void cut_tail(ebb_large_t *l)
     l->tail_since = 0;
 }
 
+/* Pool lock held: purge the resident tails of live blocks (the pages past their
+ * usable size) until `bytes` are given back. Under the lock, so that no owner grows
+ * into a tail meanwhile (a block's growth within its mapping takes the lock); the
+ * owner of a block never writes past its usable size. */
+static void give_tails(size_t bytes)
+{
+    for (ebb_large_t *l = all_large; l && bytes; l = l->next) {
+        if (l->resizing || l->touched <= l->usable)
+            continue;
+        size_t n = l->touched - l->usable;
+        ebb_os_purge((void *)(l->base + l->usable), n, EBB_CLASSES);
+        l->touched = l->usable;
+        bytes = n < bytes ? bytes - n : 0;
+    }
+}
+
 /* The caller is about to use `bytes` of fresh memory: give back as much of the cache,
- * oldest first, rather than hold it beside the new memory until the decay (the peak
- * would be both). */
+ * oldest first, and then of the resident tails of live blocks, rather than hold them
+ * beside the new memory until the decay (the peak would be both). */
 void ebb_large_cache_give(size_t bytes)
 {
     unmap_list_t u = {.n = 0};
@@ -286,11 +317,15 @@ void ebb_large_cache_give(size_t bytes)
             continue;
         }
         cache_bytes -= bytes;
+        cache_touched -= l->touched;
         shrink_mapping(l, l->mapped - bytes);
+        cache_touched += l->touched;
         if (l->usable > l->mapped)
             l->usable = l->mapped;
         bytes = 0;
     }
+    if (bytes)
+        give_tails(bytes);
     ebb_unlock(&ebb_pool_lock);
     unmap_all(&u);
 }
@@ -321,6 +356,12 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
          * less than half gives the rest back at once. A growth never cuts: a block
          * taken from the cache with a big tail grows into it (the append pattern). */
         bool shrink = want < l->usable;
+        if (want > l->touched) { /* into pages purged or never touched: fresh memory */
+            l->resizing = true; /* keeps give_tails off this block's own tail */
+            give_tails(want - l->touched);
+            l->resizing = false;
+            l->touched = want;
+        }
         l->usable = want;
         if (want == l->mapped)
             l->tail_since = 0;
@@ -334,11 +375,12 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
     size_t old = l->mapped;
     l->resizing = true; /* until the new size is recorded */
     ebb_unlock(&ebb_pool_lock);
+    ebb_large_cache_give(want - old);
     if (ebb_os_grow_in_place(p, old, want)) {
         ebb_lock(&ebb_pool_lock);
         bool ok = ebb_map_set(l->base, want, &l->region);
         if (ok) {
-            l->mapped = l->usable = want;
+            l->mapped = l->usable = l->touched = want;
             l->tail_since = 0;
         }
         l->resizing = false;
@@ -364,7 +406,7 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
      * entries. */
     ebb_map_clear_if(l->base, old, &l->region);
     l->base = (uintptr_t)q;
-    l->mapped = l->usable = want;
+    l->mapped = l->usable = l->touched = want;
     l->tail_since = 0;
     ebb_unlock(&ebb_pool_lock);
     if (!ok)

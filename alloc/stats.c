@@ -38,13 +38,14 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
             cs->resident_bytes += resident;
         }
     }
-    size_t large_bytes = 0, large_live = 0, large_count = 0;
+    size_t large_bytes = 0, large_live = 0, large_count = 0, large_touched = 0;
     for (ebb_large_t *l = ebb_large_first(); l; l = l->next) {
         large_bytes += l->mapped;
+        large_touched += l->touched;
         large_live += l->usable;
         large_count++;
     }
-    size_t cached = ebb_large_cached_bytes();
+    size_t cached = ebb_large_cached_bytes(), cached_touched = ebb_large_cached_touched();
     size_t in_caches[EBB_CACHED_CLASSES];
     ebb_heaps_cached(in_caches);
     ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
@@ -72,7 +73,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     snap->total.free_bytes = free_bytes + (large_bytes - large_live) + cached;
     snap->total.mapped_bytes = chunk_bytes + large_bytes + cached;
     snap->total.os_mapped_bytes = atomic_load_explicit(&ebb_os.mapped, memory_order_relaxed);
-    snap->total.resident_bytes = resident + pool_dirty + large_bytes + cached;
+    snap->total.resident_bytes = resident + pool_dirty + large_touched + cached_touched;
     snap->total.metadata_bytes = atomic_load_explicit(&ebb_meta_bytes, memory_order_relaxed);
     snap->total.large_bytes = large_bytes;
     snap->total.large_count = large_count;

@@ -166,6 +166,8 @@ typedef struct ebb_large {
     uintptr_t base;
     size_t usable;  /* what the program may use: whole pages, usable <= mapped */
     size_t mapped;  /* mapped from base; a tail past usable waits for growth or decay */
+    size_t touched; /* bytes from base whose pages may be resident: usable <= touched
+                       <= mapped, less than mapped once a long tail was purged */
     uint64_t freed_at;             /* ms, while cached */
     uint64_t tail_since;           /* ms, while mapped > usable (else 0) */
     struct ebb_large *next, *prev; /* live blocks (for stats), or the cache */

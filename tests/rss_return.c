@@ -1,7 +1,8 @@
 /* rss_return.c — freed memory leaves the resident set: for small classes, for spans
  * with a few survivors (blocks of 16 KiB, every eighth kept), for large blocks, for
  * memory of exited threads, after malloc_trim(0); large buffers regrown by realloc
- * reuse a freed one's pages; a buffer grown by realloc is resident once, and once freed
+ * reuse a freed one's pages, and the rest of a reused one goes back when fresh memory
+ * is needed; a buffer grown by realloc is resident once, and once freed
  * gives its pages back as the program grows elsewhere; mixed sizes freed in runs stay
  * within the slack bound, and ebb's resident figure is the process's; calloc of purged
  * memory is zero.
@@ -150,6 +151,34 @@ static size_t ebb_resident(void)
     if (!t_stats(&st))
         return 0;
     return st.resident_bytes + st.metadata_bytes;
+}
+
+/* A freed 64 MiB buffer reused for an 8 MiB one keeps the rest of its pages as a tail
+ * (growing the new buffer then costs nothing); when the program next needs fresh memory
+ * (a 48 MiB buffer), the tail goes back first: the RSS grows by the two live buffers,
+ * not by the tail too, and ebb's resident figure says so. */
+static void large_tail_given(void)
+{
+    T_TRIM(0);
+    size_t base = rss(), claimed_base = ebb_resident();
+    char *a = T_MALLOC(64 * MiB);
+    memset(a, 1, 64 * MiB);
+    T_FREE(a);
+    char *b = T_MALLOC(8 * MiB);
+    memset(b, 2, 8 * MiB);
+    char *c = T_MALLOC(48 * MiB);
+    memset(c, 3, 48 * MiB);
+    size_t grew = above(base, rss()), claim_grew = above(claimed_base, ebb_resident());
+    printf("%-26s RSS grew %zu KiB for 56 MiB live, ebb counts %zu KiB\n",
+           "large tail, then fresh", grew >> 10, claim_grew >> 10);
+    CHECKF(grew <= 58 * MiB, "large tail: RSS grew %zu KiB for 56 MiB live", grew >> 10);
+    CHECKF(claim_grew + MiB >= grew && grew + MiB >= claim_grew,
+           "large tail: ebb counts %zu KiB resident, the process %zu KiB", claim_grew >> 10,
+           grew >> 10);
+    CHECK(b[8 * MiB - 1] == 2 && c[0] == 3);
+    T_FREE(b);
+    T_FREE(c);
+    T_TRIM(0);
 }
 
 /* Mixed small and medium blocks (16 B to 14 KiB, as bench/memory.c's forkexec), 90%
@@ -368,6 +397,7 @@ int main(int argc, char **argv)
 
     mixed_runs();
     large_regrowth();
+    large_tail_given();
 
     /* large blocks */
     void *big[10];
