@@ -19,6 +19,10 @@
 /* The pool keeps at most this much dirty (plus an eighth of the spans in use) whatever
  * their age: the part of the slack that does not wait for time to pass. */
 #define DIRTY_LIMIT_BASE ((size_t)4 << 20)
+/* Over the limit, the oldest dirty spans are purged until 1/OVER_LIMIT_DROP of it is
+ * free again: a program freeing spans one after another then purges them in batches,
+ * in runs of neighbours (one system call each), not one span per call. */
+#define OVER_LIMIT_DROP 4
 
 ebb_lock_t ebb_pool_lock = EBB_LOCK_INIT;
 
@@ -280,7 +284,8 @@ static void decay(decay_mode_t mode)
             while (n < PURGE_BATCH && (s = dirty[kind].last) != NULL &&
                    (mode == DECAY_ALL ||
                     (mode == DECAY_AGED && now - s->freed_at >= (uint64_t)ebb_opt.decay_ms) ||
-                    (mode == DECAY_OVER_LIMIT && dirty_bytes > dirty_limit()))) {
+                    (mode == DECAY_OVER_LIMIT &&
+                     dirty_bytes > dirty_limit() - dirty_limit() / OVER_LIMIT_DROP))) {
                 dirty_remove(s, kind);
                 mark_taken(s);
                 batch[n++] = s;
