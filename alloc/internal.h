@@ -143,6 +143,7 @@ void ebb_pool_return_span(ebb_span_t *s);      /* dirty (purged if the delay is 
 #define EBB_RETURN_BATCH 32
 void ebb_pool_return_spans(ebb_span_t **spans, unsigned n, bool purge_now);
 void ebb_pool_decay(bool all);                  /* purge decayed dirty spans (or all) */
+void ebb_pool_decay_to(size_t keep); /* purge the oldest dirty spans down to keep bytes */
 size_t ebb_pool_dirty_pending(void);            /* dirty bytes waiting (racy read) */
 size_t ebb_pool_in_use(void);                  /* bytes of spans out of the pool (racy) */
 ebb_chunk_t *ebb_pool_chunks(void);             /* first of all small chunks */
@@ -266,10 +267,12 @@ extern _Atomic size_t ebb_abandoned_pending;
 /* How much collecting a whole heap gives back. */
 typedef enum {
     EBB_COLLECT_KEEP,  /* adoption: empty spans to the pool unpurged, pages kept */
-    EBB_COLLECT_SPANS, /* other heaps at a thread's exit: empty spans purged; free
-                          pages of the others left to the decay */
-    EBB_COLLECT_PURGE, /* own heap at exit, the decay: empty spans purged, free pages
-                          as the decay would */
+    EBB_COLLECT_SPANS, /* other heaps at a thread's exit: empty spans to the pool
+                          unpurged; free pages left to the decay */
+    EBB_COLLECT_EXIT,  /* own heap at exit: empty spans to the pool unpurged (the pool
+                          keeps a little for the next threads), free pages purged */
+    EBB_COLLECT_PURGE, /* the decay: empty spans purged, free pages as the decay
+                          would */
     EBB_COLLECT_ALL,   /* malloc_trim: every free page */
 } ebb_collect_t;
 void ebb_heap_collect_all(ebb_heap_t *heap, ebb_collect_t how);

@@ -265,14 +265,14 @@ static ebb_chunk_t *mark_returned(ebb_span_t *s)
 /* Purge the dirty spans unused for at least the decay delay (all of them if `all`).
  * Pool lock NOT held. Spans being purged are taken out of the pool meanwhile, so no
  * heap can start using one while its pages are being dropped. */
-typedef enum { DECAY_AGED, DECAY_OVER_LIMIT, DECAY_ALL } decay_mode_t;
+typedef enum { DECAY_AGED, DECAY_OVER_LIMIT, DECAY_ALL, DECAY_OVER_KEEP } decay_mode_t;
 
 static size_t dirty_limit(void)
 {
     return DIRTY_LIMIT_BASE + active_bytes / 8;
 }
 
-static void decay(decay_mode_t mode)
+static void decay(decay_mode_t mode, size_t keep)
 {
     for (;;) {
         ebb_span_t *batch[PURGE_BATCH];
@@ -285,7 +285,8 @@ static void decay(decay_mode_t mode)
                    (mode == DECAY_ALL ||
                     (mode == DECAY_AGED && now - s->freed_at >= (uint64_t)ebb_opt.decay_ms) ||
                     (mode == DECAY_OVER_LIMIT &&
-                     dirty_bytes > dirty_limit() - dirty_limit() / OVER_LIMIT_DROP))) {
+                     dirty_bytes > dirty_limit() - dirty_limit() / OVER_LIMIT_DROP) ||
+                    (mode == DECAY_OVER_KEEP && dirty_bytes > keep))) {
                 dirty_remove(s, kind);
                 mark_taken(s);
                 batch[n++] = s;
@@ -314,7 +315,12 @@ static void decay(decay_mode_t mode)
 /* Purge dirty spans unused for the decay delay (all of them if `all`). */
 void ebb_pool_decay(bool all)
 {
-    decay(all ? DECAY_ALL : DECAY_AGED);
+    decay(all ? DECAY_ALL : DECAY_AGED, 0);
+}
+
+void ebb_pool_decay_to(size_t keep)
+{
+    decay(DECAY_OVER_KEEP, keep);
 }
 
 size_t ebb_pool_in_use(void)
@@ -379,7 +385,7 @@ static void return_span(ebb_span_t *s)
     if (unmap)
         unmap_chunk(unmap);
     if (over)
-        decay(DECAY_OVER_LIMIT);
+        decay(DECAY_OVER_LIMIT, 0);
 }
 
 void ebb_pool_return_span(ebb_span_t *s)
