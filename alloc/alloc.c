@@ -191,7 +191,7 @@ void ebb_free_sized_impl(void *p, size_t size, const char *func)
     ebb_free_impl(p, func);
 }
 
-/* free() of a block whose first word looks like a free block's: a cached block's tag
+/* free() of a block whose link word looks like a free block's: a cached block's tag
  * is a double free; a link of its span's lists is one if the owner finds the block on
  * them (only the owner can walk them); anything else was the program's data. */
 void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_block_t *b,

@@ -124,7 +124,7 @@ static inline void ebb_core_free(void *p, const char *func)
     }
     ebb_check_block_start(s, p, func);
     ebb_heap_t *heap = ebb_tls_heap;
-    /* The first word XOR-ed with the span's key and the block's address: below the span's
+    /* The link word XOR-ed with the span's key and the block's address: below the span's
      * size for every block on a free list (a link inside this span, which is aligned to
      * its size, or the end of the list, which links to itself) and for a block in some
      * thread's cache (EBB_CACHED_MARK); a live block's data almost never is. */

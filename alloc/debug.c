@@ -3,6 +3,7 @@
 #ifdef EBB_DEBUG_BUILD
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -42,20 +43,26 @@ static size_t first_other(const void *p, size_t from, size_t to, unsigned char b
     return to;
 }
 
-/* A block about to be handed out again: every byte after its link must still hold the
+/* Bytes [off, to) of a block about to be handed out again: they must still hold the
  * freed fill, page by page, or the page must be one the kernel zeroed after a purge. */
-static void check_freed_fill(void *p, size_t usable, const char *func)
+static void check_fill_range(void *p, size_t off, size_t to, const char *func)
 {
     uintptr_t base = (uintptr_t)p;
-    size_t off = sizeof(ebb_block_t);
-    while (off < usable) {
+    while (off < to) {
         size_t page_end = ebb_align_up(base + off + 1, ebb_page_size) - base;
-        size_t end = page_end < usable ? page_end : usable;
+        size_t end = page_end < to ? page_end : to;
         size_t bad = first_other(p, off, end, EBB_DEBUG_FREED);
         if (bad != end && first_other(p, off, end, 0) != end)
             ebb_fatal_ptr_at(func, "block written after it was freed:", p, bad);
         off = end;
     }
+}
+
+/* Every byte of a block about to be handed out again but its link word. */
+static void check_freed_fill(void *p, size_t usable, const char *func)
+{
+    check_fill_range(p, 0, offsetof(ebb_block_t, next_enc), func);
+    check_fill_range(p, sizeof(ebb_block_t), usable, func);
 }
 
 /* The whole size of the block p starts (checked), and its span (NULL: a large block). */

@@ -13,7 +13,7 @@
  *
  * Invariants:
  *   - every block on a free list of a span (including blocks carved and never used)
- *     holds EBB_DEBUG_FREED in every byte but its first word (the free-list link), except
+ *     holds EBB_DEBUG_FREED in every byte but its link word (ebb_block_t), except
  *     in whole pages the kernel zeroed after a purge;
  *   - a live block's size word decodes to a size <= usable - 16.
  * free() checks the guard bytes (writes past the end) and fills the block; malloc()

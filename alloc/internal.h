@@ -242,7 +242,7 @@ static inline void *ebb_span_pop(ebb_span_t *s)
         return NULL;
     s->free = ebb_block_next(s, b);
     /* Clear the link: a live block must not look free to the double-free check in
-     * free() when the program leaves its first word unwritten. */
+     * free() when the program leaves that word unwritten. */
     b->next_enc = 0;
     atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -256,7 +256,7 @@ void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before 
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 /* The out-of-line exits of free's fast path (alloc.h). */
 EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
-                                   ebb_block_t *b, const char *func); /* first word
+                                   ebb_block_t *b, const char *func); /* link word
                                                                           looks free */
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
@@ -286,7 +286,7 @@ extern ebb_lock_t ebb_orphan_lock;
 extern ebb_lock_t ebb_collect_lock;
 
 /* cache.c — the heaps' caches of freed blocks (ebb_bin_t). */
-/* The first word of a cached block of span s: the span's random key, so that a program
+/* The link word of a cached block of span s: the span's random key, so that a program
  * cannot write it by chance, mixed with the block's address, so that copying a cached
  * block's words elsewhere does not make a tagged block, and with 8, so that it never
  * decodes to a free-list link of the span (links XOR-ed with the block's address are

@@ -65,8 +65,8 @@ void ebb_span_extend(ebb_span_t *s)
 
 /* Owner, s->free empty: the next never-used block, handed out without carving, so that
  * malloc writes nothing into a page the program has not touched: a block past `touched`
- * lies on memory nobody wrote since it was mapped or purged, so its first word is zero
- * already (free() requires a live block's first word not to look free). The page then
+ * lies on memory nobody wrote since it was mapped or purged, so its link word is zero
+ * already (free() requires a live block's link word not to look free). The page then
  * faults in where the program first writes it, and a block the program never fills
  * costs no page. */
 ebb_block_t *ebb_span_take_fresh(ebb_span_t *s)
@@ -280,7 +280,7 @@ static bool list_contains(const ebb_span_t *s, const ebb_block_t *list, const eb
     return false;
 }
 
-/* Owner. The block's first word decodes like a free-list link, which a live block's
+/* Owner. The block's link word decodes like a free-list link, which a live block's
  * data almost never does: look for it in the span's free lists, the remote one too
  * (what was pushed on it before this load stays there until the owner collects). */
 void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func)

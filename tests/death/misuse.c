@@ -150,7 +150,7 @@ int main(int argc, char **argv)
         char *p = malloc(100);
         show(p);
         free(p);
-        memset(p, 'x', 8);
+        memset(p + 8, 'x', 8); /* the link: a free block's second word */
         for (int i = 0; i < 100000; i++)
             if (malloc(100) == p)
                 break;
