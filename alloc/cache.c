@@ -42,9 +42,9 @@ void ebb_cache_on(ebb_heap_t *heap)
         return;
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++) {
         ebb_bin_t *bin = &heap->bin[c];
-        uint32_t held = atomic_load_explicit(&heap->held[c], memory_order_relaxed);
+        uint32_t held = atomic_load_explicit(&bin->held, memory_order_relaxed);
         atomic_store_explicit(&bin->count, held, memory_order_relaxed);
-        atomic_store_explicit(&heap->held[c], 0, memory_order_relaxed);
+        atomic_store_explicit(&bin->held, 0, memory_order_relaxed);
         bin->max = bin_size[c];
     }
 #else
@@ -79,13 +79,13 @@ static void flush_bin(ebb_heap_t *heap, unsigned cls)
 {
     ebb_bin_t *bin = &heap->bin[cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed) +
-                 atomic_load_explicit(&heap->held[cls], memory_order_relaxed);
+                 atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (n == 0)
         return;
     void *out[BIN_MAX];
     memcpy(out, bin->slots, n * sizeof(void *));
     atomic_store_explicit(&bin->count, 0, memory_order_relaxed);
-    atomic_store_explicit(&heap->held[cls], 0, memory_order_relaxed);
+    atomic_store_explicit(&bin->held, 0, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         release(heap, out[i]);
 }
@@ -111,10 +111,10 @@ void ebb_cache_off(ebb_heap_t *heap)
 ebb_block_t *ebb_cache_held_pop(ebb_heap_t *heap, unsigned cls)
 {
     ebb_bin_t *bin = &heap->bin[cls];
-    uint32_t n = atomic_load_explicit(&heap->held[cls], memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (n == 0)
         return NULL;
-    atomic_store_explicit(&heap->held[cls], --n, memory_order_relaxed);
+    atomic_store_explicit(&bin->held, --n, memory_order_relaxed);
     ebb_block_t *b = bin->slots[n];
     b->next_enc = 0; /* the tag off, as in the fast path */
     return b;
@@ -127,11 +127,11 @@ bool ebb_cache_held_push(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
     return false;
 #else
     ebb_bin_t *bin = &heap->bin[s->cls];
-    uint32_t n = atomic_load_explicit(&heap->held[s->cls], memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n >= bin_size[s->cls])
         return false;
     bin->slots[n] = b;
-    atomic_store_explicit(&heap->held[s->cls], n + 1, memory_order_relaxed);
+    atomic_store_explicit(&bin->held, n + 1, memory_order_relaxed);
     b->next_enc = ebb_cached_tag(s, b);
     return true;
 #endif
@@ -144,7 +144,7 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
     (void)heap, (void)s, (void)n;
 #else
     ebb_bin_t *bin = &heap->bin[s->cls];
-    uint32_t held = atomic_load_explicit(&heap->held[s->cls], memory_order_relaxed);
+    uint32_t held = atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (s->cls >= EBB_CACHED_CLASSES || !bin->slots || n > bin_size[s->cls] - held)
         return;
     for (; n; n--) {
@@ -154,12 +154,12 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
         b->next_enc = ebb_cached_tag(s, b);
         bin->slots[held++] = b;
     }
-    atomic_store_explicit(&heap->held[s->cls], held, memory_order_relaxed);
+    atomic_store_explicit(&bin->held, held, memory_order_relaxed);
 #endif
 }
 
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls)
 {
     return atomic_load_explicit(&heap->bin[cls].count, memory_order_relaxed) +
-           atomic_load_explicit(&heap->held[cls], memory_order_relaxed);
+           atomic_load_explicit(&heap->bin[cls].held, memory_order_relaxed);
 }

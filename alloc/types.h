@@ -196,16 +196,15 @@ typedef struct ebb_span_list {
  *   free() recognises a second free of a cached block, whichever thread caches it.
  *   max == 0 in heaps that never cache (the empty and orphan heaps), and while the heap
  *   is armed. An armed heap's blocks are held out of the fast paths' sight, in
- *   slots[0, heap.held[c]) (count == 0 then; held[c] == 0 otherwise): its mallocs and
- *   frees come to the slow path, which reads the clock, runs the decay when it is due
- *   and otherwise pops or pushes there (heap.c, "armed heaps"). */
+ *   slots[0, held) (count == 0 then; held == 0 otherwise): its mallocs and frees come to
+ *   the slow path, which reads the clock, runs the decay when it is due and otherwise
+ *   pops or pushes there (heap.c, "armed heaps"). */
 typedef struct ebb_bin {
     _Atomic uint32_t count; /* relaxed: the owner writes, statistics read */
     uint32_t max;
     void **slots;
+    _Atomic uint32_t held;  /* as count */
 } ebb_bin_t;
-/* 16 bytes, so that the fast paths address a bin with one shift. */
-_Static_assert(sizeof(ebb_bin_t) == 16, "bins are 16 bytes");
 
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
 #define EBB_CACHED_CLASSES 48
@@ -240,8 +239,6 @@ typedef struct ebb_heap {
                                            hidden; ebb_heap_arm) */
     uint64_t armed_seen;                /* ms: the armed heap's last call */
     ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
-    _Atomic uint32_t held[EBB_CLASSES];  /* armed: blocks held in each bin (ebb_bin_t);
-                                            relaxed, as bin.count */
 } ebb_heap_t;
 _Static_assert(sizeof(((ebb_heap_t *)0)->cache_slots) % 4096 == 0, "slots fill whole pages");
 
