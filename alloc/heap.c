@@ -502,11 +502,20 @@ static void abandon(ebb_heap_t *heap)
     abandoned_heaps = heap;
 }
 
-/* At a thread's exit, the pool keeps this much of its dirty spans, the most recently
- * returned: the next thread takes them without faulting their pages in again (a
- * program whose threads come and go would otherwise fault every page each thread
- * uses). */
+/* At a thread's exit, while two threads or more still own heaps, the pool keeps this
+ * much of its dirty spans, the most recently returned: the other threads take them
+ * without faulting their pages in again (a program whose threads come and go would
+ * otherwise fault every page each thread uses). With one thread left (the main thread
+ * of a program whose workers are done, say) nothing is kept. */
 #define EXIT_KEEP ((size_t)512 << 10)
+
+/* Pool lock held: heaps owned by a live thread. */
+static size_t owned_heaps(void)
+{
+    size_t all, owned;
+    ebb_heaps_count(&all, &owned);
+    return owned;
+}
 
 /* pthread key destructor: the exiting thread's empty spans go back to the pool, the
  * free pages of the others are purged (the thread will not reuse them), and its heap,
@@ -530,6 +539,7 @@ static void heap_thread_exit(void *arg)
     tls_state = THREAD_EXITED;
     ebb_lock(&ebb_pool_lock);
     abandon(heap);
+    size_t keep = owned_heaps() >= 2 ? EXIT_KEEP : 0;
     ebb_unlock(&ebb_pool_lock);
     /* A thread's end is a natural moment to give back what the program freed: much of
      * it is this thread's, other threads' frees may wait in heaps of threads that are
@@ -541,7 +551,7 @@ static void heap_thread_exit(void *arg)
      * 400-thread trace fault 68 k pages, 36 k now (1 MiB kept: 26 k, but a settled RSS
      * up to 2.2 MiB above the start, against 1.6 now). */
     collect_abandoned(true, EBB_COLLECT_SPANS);
-    ebb_pool_decay_to(EXIT_KEEP);
+    ebb_pool_decay_to(keep);
     ebb_large_decay(true);
 }
 
