@@ -34,6 +34,7 @@ _Atomic size_t ebb_abandoned_pending;
 /* Under the pool lock. */
 static ebb_heap_t *all_heaps;
 static ebb_heap_t *abandoned_heaps;
+static size_t owned_count; /* heaps owned by live threads (under the pool lock) */
 
 static pthread_key_t heap_key;
 
@@ -366,8 +367,10 @@ static ebb_heap_t *acquire_heap(void)
             all_heaps = heap;
         }
     }
-    if (heap)
+    if (heap) {
         atomic_store_explicit(&heap->owned, true, memory_order_relaxed);
+        owned_count++;
+    }
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
         return NULL;
@@ -509,13 +512,7 @@ static void abandon(ebb_heap_t *heap)
  * of a program whose workers are done, say) nothing is kept. */
 #define EXIT_KEEP ((size_t)512 << 10)
 
-/* Pool lock held: heaps owned by a live thread. */
-static size_t owned_heaps(void)
-{
-    size_t all, owned;
-    ebb_heaps_count(&all, &owned);
-    return owned;
-}
+
 
 /* pthread key destructor: the exiting thread's empty spans go back to the pool, the
  * free pages of the others are purged (the thread will not reuse them), and its heap,
@@ -530,6 +527,7 @@ static void heap_thread_exit(void *arg)
      * heap (which makes the freeing thread run the decay). */
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&heap->owned, false, memory_order_seq_cst);
+    owned_count--;
     ebb_unlock(&ebb_pool_lock);
     atomic_thread_fence(memory_order_seq_cst);
     ebb_heap_collect_all(heap, EBB_COLLECT_EXIT);
@@ -539,7 +537,7 @@ static void heap_thread_exit(void *arg)
     tls_state = THREAD_EXITED;
     ebb_lock(&ebb_pool_lock);
     abandon(heap);
-    size_t keep = owned_heaps() >= 2 ? EXIT_KEEP : 0;
+    size_t keep = owned_count >= 2 ? EXIT_KEEP : 0;
     ebb_unlock(&ebb_pool_lock);
     /* A thread's end is a natural moment to give back what the program freed: much of
      * it is this thread's, other threads' frees may wait in heaps of threads that are
@@ -547,9 +545,9 @@ static void heap_thread_exit(void *arg)
      * run the decay. The other heaps give back their empty spans only: purging their
      * free pages too (as the decay does) at every exit made a program that starts and
      * ends many threads walk every free list of every heap each time (larson: 300 ->
-     * 240 ms). The pool is then purged down to EXIT_KEEP: purging it whole made the
-     * 400-thread trace fault 68 k pages, 36 k now (1 MiB kept: 26 k, but a settled RSS
-     * up to 2.2 MiB above the start, against 1.6 now). */
+     * 240 ms). The pool is then purged down to EXIT_KEEP while other threads run:
+     * purging it whole made the 400-thread trace fault 68 k pages, 34 k now (1 MiB
+     * kept: 26 k, but a settled RSS up to 2.2 MiB above the start, against 1.6). */
     collect_abandoned(true, EBB_COLLECT_SPANS);
     ebb_pool_decay_to(keep);
     ebb_large_decay(true);
@@ -633,6 +631,7 @@ void ebb_heaps_after_fork_child(void)
         if (atomic_load_explicit(&h->owned, memory_order_relaxed) && h != ebb_tls_heap)
             atomic_store_explicit(&h->owned, false, memory_order_relaxed); /* not on the
                                                                                abandoned list */
+    owned_count = ebb_tls_heap != &ebb_empty_heap;
 }
 
 void ebb_heap_key_init(void)
