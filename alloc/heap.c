@@ -293,9 +293,10 @@ void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb
         ebb_free_local(heap, s, b);
 }
 
-/* Of the refills of a current span from its own local frees, one in QUICK_PERIOD goes
- * through the whole slow path, so that the periodic work (decay, purging free pages,
- * remote spans) still runs in a program that keeps reusing the same blocks. */
+/* Of the quick refills of a current span (from its own local frees, or a new block),
+ * one in QUICK_PERIOD goes through the whole slow path, so that the periodic work
+ * (decay, purging free pages, remote spans) still runs in a program that keeps reusing
+ * the same blocks or growing one span. */
 #define QUICK_PERIOD 64
 /* When an armed heap's bin is empty, its slow path holds this many blocks for the next
  * mallocs of the class. */
@@ -316,17 +317,16 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls)
         void *p = ebb_span_pop(cur);
         if (p)
             return p;
-        if (cur->local_free) {
-            if ((++heap->refills % QUICK_PERIOD) != 0) {
-                cur->free = cur->local_free;
-                cur->local_free = NULL;
-                return ebb_span_pop(cur);
-            }
-        } else if (ebb_span_can_grow(cur) && !cur->next &&
-                   !atomic_load_explicit(&cur->thread_free, memory_order_relaxed) &&
-                   (++heap->refills % QUICK_PERIOD) != 0) {
-            /* The only span of its class, with nothing freed to reuse: a new block. */
-            return ebb_span_take_fresh(cur);
+        /* The span's own local frees, or, if it is the only span of its class with
+         * nothing freed to reuse, a new block. */
+        bool fresh = !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
+                     !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
+        if ((cur->local_free || fresh) && (++heap->refills % QUICK_PERIOD) != 0) {
+            if (fresh)
+                return ebb_span_take_fresh(cur);
+            cur->free = cur->local_free;
+            cur->local_free = NULL;
+            return ebb_span_pop(cur);
         }
         now = ebb_now_ms();
     }
@@ -511,8 +511,6 @@ static void abandon(ebb_heap_t *heap)
  * otherwise fault every page each thread uses). With one thread left (the main thread
  * of a program whose workers are done, say) nothing is kept. */
 #define EXIT_KEEP ((size_t)512 << 10)
-
-
 
 /* pthread key destructor: the exiting thread's empty spans go back to the pool, the
  * free pages of the others are purged (the thread will not reuse them), and its heap,

@@ -262,17 +262,16 @@ static ebb_chunk_t *mark_returned(ebb_span_t *s)
 
 /* ---- decay ---- */
 
-/* Purge the dirty spans unused for at least the decay delay (all of them if `all`).
- * Pool lock NOT held. Spans being purged are taken out of the pool meanwhile, so no
- * heap can start using one while its pages are being dropped. */
-typedef enum { DECAY_AGED, DECAY_OVER_LIMIT, DECAY_ALL, DECAY_OVER_KEEP } decay_mode_t;
-
 static size_t dirty_limit(void)
 {
     return DIRTY_LIMIT_BASE + active_bytes / 8;
 }
 
-static void decay(decay_mode_t mode, size_t keep)
+/* Purge the oldest dirty spans: those unused for at least the decay delay if `aged`,
+ * else until at most `keep` bytes stay dirty. Pool lock NOT held. Spans being purged
+ * are taken out of the pool meanwhile, so no heap can start using one while its pages
+ * are being dropped. */
+static void decay(bool aged, size_t keep)
 {
     for (;;) {
         ebb_span_t *batch[PURGE_BATCH];
@@ -282,11 +281,8 @@ static void decay(decay_mode_t mode, size_t keep)
         for (unsigned kind = 0; kind < EBB_SPAN_KINDS && n < PURGE_BATCH; kind++) {
             ebb_span_t *s;
             while (n < PURGE_BATCH && (s = dirty[kind].last) != NULL &&
-                   (mode == DECAY_ALL ||
-                    (mode == DECAY_AGED && now - s->freed_at >= (uint64_t)ebb_opt.decay_ms) ||
-                    (mode == DECAY_OVER_LIMIT &&
-                     dirty_bytes > dirty_limit() - dirty_limit() / OVER_LIMIT_DROP) ||
-                    (mode == DECAY_OVER_KEEP && dirty_bytes > keep))) {
+                   (aged ? now - s->freed_at >= (uint64_t)ebb_opt.decay_ms
+                         : dirty_bytes > keep)) {
                 dirty_remove(s, kind);
                 mark_taken(s);
                 batch[n++] = s;
@@ -315,12 +311,12 @@ static void decay(decay_mode_t mode, size_t keep)
 /* Purge dirty spans unused for the decay delay (all of them if `all`). */
 void ebb_pool_decay(bool all)
 {
-    decay(all ? DECAY_ALL : DECAY_AGED, 0);
+    decay(!all, 0);
 }
 
 void ebb_pool_decay_to(size_t keep)
 {
-    decay(DECAY_OVER_KEEP, keep);
+    decay(false, keep);
 }
 
 size_t ebb_pool_in_use(void)
@@ -380,12 +376,13 @@ static void return_span(ebb_span_t *s)
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
     s->freed_at = now;
     ebb_chunk_t *unmap = mark_returned(s);
-    bool over = dirty_bytes > dirty_limit();
+    size_t limit = dirty_limit();
+    bool over = dirty_bytes > limit;
     ebb_unlock(&ebb_pool_lock);
     if (unmap)
         unmap_chunk(unmap);
     if (over)
-        decay(DECAY_OVER_LIMIT, 0);
+        decay(false, limit - limit / OVER_LIMIT_DROP);
 }
 
 void ebb_pool_return_span(ebb_span_t *s)

@@ -37,6 +37,21 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     atomic_store_explicit(&s->heap, heap, memory_order_release);
 }
 
+/* Owner: the next n never-used blocks join the carved part (capacity), and their bytes
+ * may be resident from now on (touched). Returns the first. */
+static uintptr_t carve(ebb_span_t *s, uint32_t n)
+{
+    uintptr_t first = s->start + (uintptr_t)s->capacity * s->block_size;
+#ifdef EBB_DEBUG_BUILD
+    ebb_debug_fill_carved((void *)first, (size_t)n * s->block_size);
+#endif
+    s->capacity += n;
+    uint32_t end = s->capacity * s->block_size;
+    if (end > s->touched)
+        s->touched = end;
+    return first;
+}
+
 /* Owner, s->free empty: carve the next never-used blocks onto the free list. */
 void ebb_span_extend(ebb_span_t *s)
 {
@@ -45,10 +60,7 @@ void ebb_span_extend(ebb_span_t *s)
         n = 1;
     if (n > s->reserved - s->capacity)
         n = s->reserved - s->capacity;
-    uintptr_t first = s->start + (uintptr_t)s->capacity * s->block_size;
-#ifdef EBB_DEBUG_BUILD
-    ebb_debug_fill_carved((void *)first, (size_t)n * s->block_size);
-#endif
+    uintptr_t first = carve(s, n);
     ebb_block_t *b = (ebb_block_t *)first;
     for (uint32_t i = 1; i < n; i++) {
         ebb_block_t *next = (ebb_block_t *)((uintptr_t)b + s->block_size);
@@ -57,10 +69,6 @@ void ebb_span_extend(ebb_span_t *s)
     }
     ebb_block_set_next(s, b, s->free);
     s->free = (ebb_block_t *)first;
-    s->capacity += n;
-    uint32_t end = s->capacity * s->block_size;
-    if (end > s->touched)
-        s->touched = end;
 }
 
 /* Owner, s->free empty: the next never-used block, handed out without carving, so that
@@ -71,18 +79,13 @@ void ebb_span_extend(ebb_span_t *s)
  * costs no page. */
 ebb_block_t *ebb_span_take_fresh(ebb_span_t *s)
 {
-    uint32_t off = s->capacity * s->block_size, end = off + s->block_size;
-    ebb_block_t *b = (ebb_block_t *)(s->start + off);
+    bool written = s->capacity * s->block_size < s->touched; /* by an earlier class */
+    ebb_block_t *b = (ebb_block_t *)carve(s, 1);
 #ifdef EBB_DEBUG_BUILD
-    ebb_debug_fill_carved(b, s->block_size);
-    b->next_enc = 0;
-#else
-    if (off < s->touched) /* a page an earlier class of the span may have written */
-        b->next_enc = 0;
+    written = true; /* the freed fill, over the link word too */
 #endif
-    if (end > s->touched)
-        s->touched = end;
-    s->capacity++;
+    if (written)
+        b->next_enc = 0;
     atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return b;
