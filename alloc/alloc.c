@@ -201,7 +201,7 @@ void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_bl
         ebb_fatal_ptr(func, "double free of", b);
     if (owner == heap)
         ebb_span_check_double_free(s, b, func);
-    ebb_free_block(heap, owner, s, b);
+    ebb_free_block(heap, owner, s, b, s->cls);
 }
 
 /* Free of a large block or of a pointer free()'s fast path found no span for: every
@@ -289,7 +289,7 @@ EBB_EXPORT size_t ebb_usable_size(const void *p)
 
 EBB_EXPORT int ebb_owns(const void *p)
 {
-    return p && ebb_map_lookup((uintptr_t)p) != NULL;
+    return p && ebb_map_entry((uintptr_t)p) != 0;
 }
 
 EBB_EXPORT int ebb_trim(size_t pad)

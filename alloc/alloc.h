@@ -2,7 +2,7 @@
  * and the standard symbols (override.c) each get the fast path inlined, not a call.
  *
  * Fast path of malloc: thread's heap -> class -> current span -> pop; no lock, no
- * atomic read-modify-write. Fast path of free: chunk map -> span -> check the pointer
+ * atomic read-modify-write. Fast path of free: address map -> span and class -> check the pointer
  * -> if this thread owns the span, push on its local free list; otherwise push on the
  * span's remote list with one compare-and-swap. */
 #ifndef EBB_ALLOC_H
@@ -45,9 +45,8 @@ static inline void *ebb_core_alloc(size_t size)
 /* Abort unless p is the start of one of span s's blocks. */
 static inline void ebb_check_block_start(const ebb_span_t *s, const void *p, const char *func)
 {
-    uintptr_t off = (uintptr_t)p - s->start;
-    uintptr_t idx = ebb_block_index(s, off);
-    if (ebb_unlikely(idx * s->block_size != off || idx >= s->reserved))
+    /* p lies in the span (the map found it there) */
+    if (ebb_unlikely(!ebb_block_starts_at(s, (uintptr_t)p - s->start)))
         ebb_fatal_ptr(func, "invalid pointer (not the start of a block)", p);
 }
 
@@ -59,15 +58,15 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     uintptr_t entry = ebb_map_entry((uintptr_t)p);
     if (ebb_unlikely(!entry))
         ebb_fatal_ptr(func, "invalid pointer", p);
-    if (ebb_unlikely((entry & EBB_MAP_KIND_MASK) == EBB_KIND_LARGE)) {
-        *large = (ebb_large_t *)(entry & ~EBB_MAP_KIND_MASK);
+    if (ebb_unlikely(!(entry & EBB_MAP_TAG_MASK))) {
+        *large = (ebb_large_t *)entry;
         if (ebb_unlikely((uintptr_t)p != (*large)->base))
             ebb_fatal_ptr(func, "invalid pointer (inside a large block)", p);
         if (ebb_unlikely((*large)->cached))
             ebb_fatal_freed(func, p);
         return NULL;
     }
-    ebb_span_t *s = ebb_span_of_entry(entry, p);
+    ebb_span_t *s = ebb_span_of_entry(entry);
     if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
         ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
     ebb_check_block_start(s, p, func);
@@ -80,9 +79,9 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
  * bin is full to the block's span (the blocks a thread frees beyond what it allocates
  * again soon are better there, where their span can empty). */
 static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
-                                  ebb_block_t *b)
+                                  ebb_block_t *b, uintptr_t cls)
 {
-    ebb_bin_t *bin = &heap->bin[s->cls];
+    ebb_bin_t *bin = &heap->bin[cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
     if (ebb_likely(n < bin->max)) {
         bin->slots[n] = b;
@@ -107,12 +106,12 @@ static inline void ebb_core_free(void *p, const char *func)
     if (ebb_unlikely(!p))
         return;
     uintptr_t entry = ebb_map_entry((uintptr_t)p);
-    if (ebb_unlikely(!entry || (entry & EBB_MAP_KIND_MASK) == EBB_KIND_LARGE)) {
+    uintptr_t tag = entry & EBB_MAP_TAG_MASK;
+    if (ebb_unlikely(!tag)) { /* a large block, or not ebb's */
         ebb_free_other(p, func);
         return;
     }
-    unsigned shift = EBB_SPAN_SHIFT(entry & EBB_MAP_KIND_MASK);
-    ebb_span_t *s = ebb_span_of_entry(entry, p);
+    ebb_span_t *s = (ebb_span_t *)(entry - tag);
     /* One register for the span: otherwise the compiler addresses its two cache lines
      * from two bases and runs out of scratch registers (a stack frame on this path). */
     __asm__("" : "+r"(s));
@@ -124,16 +123,18 @@ static inline void ebb_core_free(void *p, const char *func)
     }
     ebb_check_block_start(s, p, func);
     ebb_heap_t *heap = ebb_tls_heap;
-    /* The link word XOR-ed with the span's key and the block's address: below the span's
-     * size for every block on a free list (a link inside this span, which is aligned to
-     * its size, or the end of the list, which links to itself) and for a block in some
-     * thread's cache (EBB_CACHED_MARK); a live block's data almost never is. */
+    /* The link word XOR-ed with the span's key and the block's address: below 4 MiB
+     * (the largest span) for every block on a free list (a link inside this span, which
+     * is aligned to its size, or the end of the list, which links to itself) and for a
+     * block in some thread's cache (EBB_CACHED_MARK); a live block's data almost never
+     * is, and ebb_free_suspect tells the cases apart. */
     uintptr_t x = b->next_enc ^ s->key ^ (uintptr_t)b;
-    if (ebb_unlikely((x >> shift) == 0)) {
+    if (ebb_unlikely((x >> EBB_CHUNK_SHIFT) == 0)) {
         ebb_free_suspect(heap, owner, s, b, func);
         return;
     }
-    ebb_free_block(heap, owner, s, b);
+    /* an owned span's tag is its class + 1 (ebb_span_init sets it before the owner) */
+    ebb_free_block(heap, owner, s, b, tag - 1);
 }
 
 static inline size_t ebb_core_usable(const void *p, const char *func)

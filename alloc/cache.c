@@ -66,7 +66,7 @@ void ebb_cache_setup(ebb_heap_t *heap)
  * remote free. */
 static void release(ebb_heap_t *heap, ebb_block_t *b)
 {
-    ebb_span_t *s = ebb_span_of_entry(ebb_map_entry((uintptr_t)b), b);
+    ebb_span_t *s = ebb_span_of_entry(ebb_map_entry((uintptr_t)b));
     if (atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)
         ebb_free_local(heap, s, b);
     else

@@ -130,7 +130,7 @@ static void purge_free_pages(ebb_heap_t *heap, purge_when_t when, uint64_t now)
                 ebb_span_purge_free_blocks(s);
             } else if (when == PURGE_EVERY_PAGE ||
                        atomic_load_explicit(&s->used, memory_order_relaxed) <
-                           s->capacity - s->capacity / 8) {
+                           (uint32_t)(s->capacity - s->capacity / 8)) {
                 /* At least an eighth free: pages whose blocks are all free are likely.
                  * (Half free instead leaves 26 MiB of slack on bench/memory.c's
                  * forkexec, this 19 MiB; purging every span does no better.) */

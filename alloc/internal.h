@@ -73,16 +73,23 @@ void *ebb_meta_alloc(size_t size);  /* zeroed, 128-byte aligned; NULL on failure
 void *ebb_meta_alloc_aligned(size_t size, size_t align); /* align: 128 .. 4096 */
 extern _Atomic size_t ebb_meta_bytes;
 
-/* map.c — chunk number -> descriptor. Lookups are lock-free (inline below, for the
- * free fast path); updates hold the pool lock. */
+/* map.c — address -> tagged descriptor, one entry per 64 KiB. Lookups are lock-free
+ * (inline below, for the free fast path); updates hold the pool lock, but for the
+ * tagging of a span by its owner. */
 #define EBB_MAP_ADDR_BITS 47
-#define EBB_MAP_LEAF_BITS 13
-#define EBB_MAP_ROOT_BITS (EBB_MAP_ADDR_BITS - EBB_CHUNK_SHIFT - EBB_MAP_LEAF_BITS)
+#define EBB_MAP_SHIFT 16 /* the smallest span */
+#define EBB_MAP_LEAF_BITS 19
+#define EBB_MAP_ROOT_BITS (EBB_MAP_ADDR_BITS - EBB_MAP_SHIFT - EBB_MAP_LEAF_BITS)
 #define EBB_MAP_LEAF_SIZE ((size_t)1 << EBB_MAP_LEAF_BITS)
-/* An entry: the region's descriptor (128-byte aligned) with its kind in the low bits,
- * so that free() finds a span without reading the chunk descriptor first; 0 for none. */
-#define EBB_MAP_KIND_MASK ((uintptr_t)3)
-_Static_assert(EBB_KIND_LARGE <= EBB_MAP_KIND_MASK, "kinds fit the entry's low bits");
+/* An entry: a span's descriptor (128-byte aligned) with its class + 1 in the low seven
+ * bits (EBB_MAP_NO_CLASS until an owner gives it one), or a large block's descriptor
+ * (also 128-byte aligned) untagged; 0 for none. free() finds the span and its heap's
+ * bin from this one load. A span back in the pool keeps its last class's tag: its
+ * owner (NULL) is what free() checks. */
+#define EBB_MAP_TAG_MASK ((uintptr_t)127)
+#define EBB_MAP_NO_CLASS ((uintptr_t)127)
+_Static_assert(EBB_CLASSES < EBB_MAP_NO_CLASS, "class tags fit the entry's low bits");
+_Static_assert(EBB_CHUNK_SHIFT - EBB_MAP_SHIFT <= EBB_MAP_LEAF_BITS, "a chunk is in one leaf");
 typedef struct ebb_map_leaf {
     _Atomic uintptr_t entry[EBB_MAP_LEAF_SIZE];
 } ebb_map_leaf_t;
@@ -95,43 +102,34 @@ extern ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
 extern ebb_map_leaf_t ebb_map_first_leaf;
 extern _Atomic uintptr_t ebb_map_first_index;
 
-/* The tagged entry of the chunk holding addr, 0 if ebb has none there. */
+/* The tagged entry of the granule holding addr, 0 if ebb has none there. */
 static inline uintptr_t ebb_map_entry(uintptr_t addr)
 {
-    uintptr_t chunk = addr >> EBB_CHUNK_SHIFT;
-    if (ebb_likely(chunk >> EBB_MAP_LEAF_BITS ==
+    uintptr_t g = addr >> EBB_MAP_SHIFT;
+    if (ebb_likely(g >> EBB_MAP_LEAF_BITS ==
                    atomic_load_explicit(&ebb_map_first_index, memory_order_relaxed)))
-        return atomic_load_explicit(&ebb_map_first_leaf.entry[chunk & (EBB_MAP_LEAF_SIZE - 1)],
+        return atomic_load_explicit(&ebb_map_first_leaf.entry[g & (EBB_MAP_LEAF_SIZE - 1)],
                                     memory_order_acquire);
     if (ebb_unlikely(addr >> EBB_MAP_ADDR_BITS))
         return 0;
-    ebb_map_leaf_t *leaf = atomic_load_explicit(&ebb_map_root[chunk >> EBB_MAP_LEAF_BITS],
+    ebb_map_leaf_t *leaf = atomic_load_explicit(&ebb_map_root[g >> EBB_MAP_LEAF_BITS],
                                                 memory_order_acquire);
     if (ebb_unlikely(!leaf))
         return 0;
-    return atomic_load_explicit(&leaf->entry[chunk & (EBB_MAP_LEAF_SIZE - 1)],
+    return atomic_load_explicit(&leaf->entry[g & (EBB_MAP_LEAF_SIZE - 1)],
                                 memory_order_acquire);
 }
 
-static inline ebb_region_t *ebb_map_lookup(uintptr_t addr)
+/* The span of a tagged span entry. */
+static inline ebb_span_t *ebb_span_of_entry(uintptr_t entry)
 {
-    return (ebb_region_t *)(ebb_map_entry(addr) & ~EBB_MAP_KIND_MASK);
+    return (ebb_span_t *)(entry & ~EBB_MAP_TAG_MASK);
 }
-
-/* Spans of kind k are 64 KiB << 3k (ebb_span_shift_of_kind, checked in sizeclass.c). */
-#define EBB_SPAN_SHIFT(kind) (16u + 3u * (kind))
-
-/* The span of a small chunk that address p falls in, from the chunk's tagged map entry
- * (kind below EBB_KIND_LARGE). Chunks are aligned to their size, spans to theirs. */
-static inline ebb_span_t *ebb_span_of_entry(uintptr_t entry, const void *p)
-{
-    uintptr_t kind = entry & EBB_MAP_KIND_MASK;
-    ebb_chunk_t *c = (ebb_chunk_t *)(entry - kind);
-    return &c->spans[((uintptr_t)p & (EBB_CHUNK_SIZE - 1)) >> EBB_SPAN_SHIFT(kind)];
-}
-bool ebb_map_set(uintptr_t start, size_t size, ebb_region_t *r);
+bool ebb_map_set(uintptr_t start, size_t size, uintptr_t entry);
+bool ebb_map_set_chunk(ebb_chunk_t *c);
+void ebb_map_tag_span(const ebb_span_t *s);
 void ebb_map_clear(uintptr_t start, size_t size);
-void ebb_map_clear_if(uintptr_t start, size_t size, ebb_region_t *r);
+void ebb_map_clear_if(uintptr_t start, size_t size, const void *desc);
 
 /* pool.c — chunks and the spans not owned by any heap. */
 extern ebb_lock_t ebb_pool_lock;
@@ -173,10 +171,16 @@ void ebb_span_purge_pages(ebb_span_t *s);  /* small spans: purge all-free pages 
 void ebb_span_unpurge(ebb_span_t *s);      /* carve the blocks on purged pages again */
 extern ebb_span_t ebb_empty_span;
 
+/* Whether byte offset off (below the span's size) of span s starts one of its blocks. */
+static inline bool ebb_block_starts_at(const ebb_span_t *s, uintptr_t off)
+{
+    return off * s->div_mul < s->start_limit;
+}
+
 /* Index of the block at byte offset off of span s (a division by block_size). */
 static inline uint32_t ebb_block_index(const ebb_span_t *s, uintptr_t off)
 {
-    return (uint32_t)((off * s->div_magic) >> 44);
+    return (uint32_t)(((unsigned __int128)off * s->div_mul) >> 64);
 }
 
 #ifdef EBB_DEBUG_BUILD

@@ -1,6 +1,6 @@
 /* large.c — blocks above the largest size class, and blocks grown by realloc past
  * 128 KiB (alloc.c) so that their growth needs no copy: each maps its own pages at a
- * chunk boundary (so no two regions share a chunk number in the chunk map), and grows by
+ * chunk boundary (so no two regions share a granule of the address map), and grows by
  * mremap, in place when the address space after it is free, otherwise by moving the
  * pages to a new aligned place; the bytes are never copied.
  * A freed large block stays mapped in a small cache (newest first) for the decay delay,
@@ -35,8 +35,6 @@ static ebb_large_t *desc_new(void)
         spare_large = l->next;
     else
         l = ebb_meta_alloc(sizeof(ebb_large_t));
-    if (l)
-        l->region.kind = EBB_KIND_LARGE; /* before its map entries, which carry it */
     return l;
 }
 
@@ -222,7 +220,7 @@ void *ebb_large_alloc(size_t size, size_t align, bool zero)
     }
     ebb_lock(&ebb_pool_lock);
     ebb_large_t *l = desc_new();
-    if (!l || !ebb_map_set((uintptr_t)p, mapped, &l->region)) {
+    if (!l || !ebb_map_set((uintptr_t)p, mapped, (uintptr_t)l)) {
         if (l) {
             l->next = spare_large;
             spare_large = l;
@@ -378,7 +376,7 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
     ebb_large_cache_give(want - old);
     if (ebb_os_grow_in_place(p, old, want)) {
         ebb_lock(&ebb_pool_lock);
-        bool ok = ebb_map_set(l->base, want, &l->region);
+        bool ok = ebb_map_set(l->base, want, (uintptr_t)l);
         if (ok) {
             l->mapped = l->usable = l->touched = want;
             l->tail_since = 0;
@@ -401,15 +399,15 @@ void *ebb_large_realloc(ebb_large_t *l, void *p, size_t size)
     }
     ebb_lock(&ebb_pool_lock);
     l->resizing = false;
-    bool ok = ebb_map_set((uintptr_t)q, want, &l->region);
+    bool ok = ebb_map_set((uintptr_t)q, want, (uintptr_t)l);
     /* mremap already released the old range; a block mapped there since keeps its
      * entries. */
-    ebb_map_clear_if(l->base, old, &l->region);
+    ebb_map_clear_if(l->base, old, l);
     l->base = (uintptr_t)q;
     l->mapped = l->usable = l->touched = want;
     l->tail_since = 0;
     ebb_unlock(&ebb_pool_lock);
     if (!ok)
-        ebb_fatal_ptr("realloc", "out of memory for the chunk map while moving", q);
+        ebb_fatal_ptr("realloc", "out of memory for the address map while moving", q);
     return q;
 }

@@ -125,7 +125,7 @@ static void dirty_remove(ebb_span_t *s, unsigned kind)
 static void chunk_format(ebb_chunk_t *c, unsigned kind)
 {
     unsigned shift = ebb_span_shift_of_kind[kind];
-    c->region.kind = (uint8_t)kind;
+    c->kind = (uint8_t)kind;
     c->span_shift = (uint8_t)shift;
     c->nspans = (uint16_t)(EBB_CHUNK_SIZE >> shift);
     c->spans_used = 0;
@@ -148,10 +148,9 @@ static ebb_chunk_t *take_empty_chunk(unsigned kind)
         return NULL;
     empty_chunks = c->next;
     empty_count--;
-    if (c->region.kind != kind) {
+    if (c->kind != kind) {
         chunk_format(c, kind);
-        ebb_map_set(c->base, EBB_CHUNK_SIZE, &c->region); /* the new kind; cannot fail:
-                                                             the leaf exists */
+        ebb_map_set_chunk(c); /* the new spans; cannot fail: the leaf exists */
     }
     c->next = c->prev = NULL;
     partial_push(c, kind);
@@ -173,7 +172,7 @@ static void all_remove(ebb_chunk_t *c)
  * unmap it (then give its descriptor to release_descriptor), else NULL. */
 static ebb_chunk_t *chunk_now_empty(ebb_chunk_t *c)
 {
-    partial_remove(c, c->region.kind);
+    partial_remove(c, c->kind);
     if (empty_count < EMPTY_CHUNK_CACHE) {
         c->next = empty_chunks;
         empty_chunks = c;
@@ -211,7 +210,7 @@ static bool add_new_chunk(unsigned kind)
         c->base = (uintptr_t)base;
         chunk_format(c, kind); /* before the map entry, which carries the kind */
     }
-    if (!c || !ebb_map_set((uintptr_t)base, EBB_CHUNK_SIZE, &c->region)) {
+    if (!c || !ebb_map_set_chunk(c)) {
         if (c) {
             c->next = spare_descs;
             spare_descs = c;
@@ -238,14 +237,14 @@ static void mark_taken(ebb_span_t *s)
     atomic_store_explicit(&active_bytes, active_bytes + ((size_t)1 << c->span_shift),
                           memory_order_relaxed);
     if (c->free_mask == 0)
-        partial_remove(c, c->region.kind);
+        partial_remove(c, c->kind);
 }
 
 /* Returns a chunk to unmap, or NULL. */
 static ebb_chunk_t *mark_returned(ebb_span_t *s)
 {
     ebb_chunk_t *c = s->chunk;
-    unsigned kind = c->region.kind;
+    unsigned kind = c->kind;
     unsigned i = (unsigned)((s->start - c->base) >> c->span_shift);
     if (c->free_mask == 0)
         partial_push(c, kind);

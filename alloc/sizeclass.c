@@ -19,12 +19,12 @@ const uint8_t ebb_class_of_small[EBB_SMALL_LOOKUP_MAX / 16 + 1] = {
     47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
 };
 ebb_class_info_t ebb_class_info[EBB_CLASSES];
-const uint8_t ebb_span_shift_of_kind[EBB_SPAN_KINDS] = {16, 19, 22};
+/* The smallest spans are the address map's granules, so that each granule belongs to
+ * one span. */
+const uint8_t ebb_span_shift_of_kind[EBB_SPAN_KINDS] = {EBB_MAP_SHIFT, EBB_MAP_SHIFT + 3,
+                                                        EBB_CHUNK_SHIFT};
 
-static_assert(EBB_CHUNK_SHIFT == 22, "span shifts assume 4 MiB chunks");
-static_assert(EBB_SPAN_SHIFT(EBB_KIND_SMALL) == 16 && EBB_SPAN_SHIFT(EBB_KIND_MEDIUM) == 19 &&
-                  EBB_SPAN_SHIFT(EBB_KIND_HUGE) == 22,
-              "EBB_SPAN_SHIFT matches ebb_span_shift_of_kind");
+static_assert(EBB_CHUNK_SHIFT == EBB_MAP_SHIFT + 6, "64 KiB, 512 KiB and 4 MiB spans");
 static_assert((EBB_CHUNK_SIZE >> 16) == EBB_MAX_SPANS_PER_CHUNK, "64 KiB spans fill a chunk");
 
 size_t ebb_class_size_formula(unsigned cls)
@@ -51,14 +51,18 @@ void ebb_sizeclass_init(void)
         size_t bs = ebb_class_size_formula(c);
         uint8_t kind = kind_for_block(bs);
         size_t span = (size_t)1 << ebb_span_shift_of_kind[kind];
+        uint64_t mul = UINT64_MAX / bs + 1; /* ceil(2^64 / bs) */
+        uint64_t step = (uint64_t)bs * mul; /* mod 2^64: 0 iff bs is a power of two */
         ebb_class_info[c] = (ebb_class_info_t){
             .block_size = (uint32_t)bs,
-            .reserved = (uint32_t)(span / bs),
-            /* ceil(2^44 / bs): exact quotients for every offset below 2^22. */
-            .div_magic = (((uint64_t)1 << 44) + bs - 1) / bs,
+            .reserved = (uint16_t)(span / bs),
+            .div_mul = mul,
+            /* below span (reserved * bs <= span and step < bs): fits in 32 bits */
+            .start_limit = step ? (uint32_t)(span / bs * step) : 1,
             .kind = kind,
             .big = bs >= 8192,
         };
         assert(bs < 8192 || span / bs <= 64);
+        assert(span / bs <= UINT16_MAX);
     }
 }

@@ -18,15 +18,16 @@
 /* Geometry of a class, filled in once by ebb_sizeclass_init(). */
 typedef struct ebb_class_info {
     uint32_t block_size;
-    uint32_t reserved;   /* blocks per span */
-    uint64_t div_magic;  /* see ebb_span_t.div_magic */
+    uint16_t reserved;   /* blocks per span */
+    uint64_t div_mul;    /* see ebb_span_t.div_mul */
+    uint32_t start_limit;
     uint8_t kind;        /* span kind serving this class */
     bool big;            /* blocks of 8 KiB or more (at most 64 a span): free ones are
                             purged page by page */
 } ebb_class_info_t;
 
 /* Class of every size up to EBB_SMALL_LOOKUP_MAX, indexed by (size + 15) / 16. A constant
- * table, because the fast path may run before initialisation; the unit test checks it
+ * table, because the fast path may run before initialisation; test `sizeclass` checks it
  * against ebb_class_size_formula(). */
 extern const uint8_t ebb_class_of_small[EBB_SMALL_LOOKUP_MAX / 16 + 1];
 extern ebb_class_info_t ebb_class_info[EBB_CLASSES];

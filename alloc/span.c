@@ -22,7 +22,8 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->capacity = 0;
     s->reserved = ci->reserved;
     s->block_size = ci->block_size;
-    s->div_magic = ci->div_magic;
+    s->div_mul = ci->div_mul;
+    s->start_limit = ci->start_limit;
     atomic_store_explicit(&s->remote_pending, 0, memory_order_relaxed);
     s->cls = (uint8_t)cls;
     s->in_full = false;
@@ -33,6 +34,7 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->next = s->prev = s->remote_next = NULL;
     atomic_store_explicit(&s->thread_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->full_state, EBB_SPAN_ACTIVE, memory_order_relaxed);
+    ebb_map_tag_span(s); /* free() takes the class from the map */
     /* Release: a remote thread that sees this heap also sees the fields above. */
     atomic_store_explicit(&s->heap, heap, memory_order_release);
 }
@@ -58,8 +60,9 @@ void ebb_span_extend(ebb_span_t *s)
     uint32_t n = CARVE_BYTES / s->block_size;
     if (n == 0)
         n = 1;
-    if (n > s->reserved - s->capacity)
-        n = s->reserved - s->capacity;
+    uint32_t left = (uint32_t)s->reserved - s->capacity;
+    if (n > left)
+        n = left;
     uintptr_t first = carve(s, n);
     ebb_block_t *b = (ebb_block_t *)first;
     for (uint32_t i = 1; i < n; i++) {

@@ -3,7 +3,8 @@
  * Glossary
  *   chunk   a 4 MiB-aligned region of address space from the kernel. A small chunk is
  *           cut into spans of one span kind; a large chunk holds (part of) one large
- *           block. Every chunk number maps to its descriptor in the chunk map (map.c).
+ *           block. Each 64 KiB of it maps to its span's descriptor (tagged with the
+ *           span's class) or its large block's in the address map (map.c).
  *   span    pages inside a chunk given to one size class and owned by one heap.
  *   block   the unit handed to the program: span start + i * block_size.
  *   heap    a thread's allocation state. It owns spans; only its owner allocates from
@@ -44,7 +45,6 @@ enum ebb_kind {
     EBB_KIND_MEDIUM,    /* 512 KiB spans, blocks up to 64 KiB */
     EBB_KIND_HUGE,      /* one 4 MiB span, blocks up to 1 MiB */
     EBB_SPAN_KINDS,
-    EBB_KIND_LARGE = EBB_SPAN_KINDS, /* a block above the largest class */
 };
 
 /* A free block's link word, its second (every block has 16 bytes at least): the next
@@ -94,7 +94,7 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     ebb_block_t *free;       /* blocks to allocate from */
     ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
     _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
-    uint32_t reserved;
+    uint32_t start_limit;    /* see div_mul */
     uint32_t block_size;
     uint8_t cls;
     union {
@@ -110,10 +110,17 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     };
     uintptr_t start;               /* address of block 0 */
     struct ebb_heap *_Atomic heap; /* owner; NULL while in the pool */
-    uint64_t div_magic; /* (offset * div_magic) >> 44 == offset / block_size */
+    /* ceil(2^64 / block_size). For an offset below 2^32 from start, the high word of
+     * offset * div_mul is offset / block_size, and the low word is below start_limit iff
+     * the offset starts one of the span's blocks (below div_mul iff it is a multiple
+     * of block_size; a multiple q * block_size gives q * (block_size * div_mul - 2^64),
+     * so start_limit is reserved times that, or 1 for a power of two): free() checks a
+     * pointer with one multiply and one compare. */
+    uint64_t div_mul;
     /* Second cache line: what other threads write (remote frees), and owner fields off
      * the fast paths, so that remote frees do not steal the first line from the owner. */
-    uint32_t capacity;
+    uint16_t capacity;
+    uint16_t reserved;               /* blocks that fit in the span (at most 4096) */
     _Atomic uint32_t remote_pending; /* remote frees not collected yet (at least) */
     _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
     _Atomic uint8_t full_state;
@@ -137,18 +144,13 @@ typedef struct __attribute__((aligned(128))) ebb_span {
 _Static_assert(sizeof(ebb_span_t) == 128, "span descriptors are 128 bytes");
 _Static_assert(offsetof(ebb_span_t, capacity) == 64, "remote frees write the second line only");
 
-/* The first member of every descriptor stored in the chunk map. */
-typedef struct ebb_region {
-    uint8_t kind;
-} ebb_region_t;
-
 /* A small chunk: `nspans` spans of 1 << span_shift bytes from `base`.
  * Invariants: bit i of free_mask is set iff spans[i] is in the pool;
  * spans_used == nspans - popcount(free_mask); dirty_spans counts the spans in the pool
  * whose pages have not been purged yet (they are on the pool's dirty list).
  * Descriptors are recycled, never freed. */
 typedef struct ebb_chunk {
-    ebb_region_t region;
+    uint8_t kind;
     uint8_t span_shift;
     uint16_t nspans;
     uint16_t spans_used;
@@ -160,12 +162,12 @@ typedef struct ebb_chunk {
     ebb_span_t spans[EBB_MAX_SPANS_PER_CHUNK];
 } ebb_chunk_t;
 
-/* A large block: [base, base + mapped) is mapped for it alone and every chunk number
- * it touches maps to this descriptor. The block starts at base. Changes of usable,
+/* A large block: [base, base + mapped) is mapped for it alone and every granule of the
+ * address map it touches maps to this descriptor (128-byte aligned, from meta.c, so
+ * that the entry carries no tag). The block starts at base. Changes of usable,
  * mapped and tail_since happen under the pool lock, so the decay can cut a tail
  * without racing with the owner growing into it. */
 typedef struct ebb_large {
-    ebb_region_t region;
     bool cached;    /* freed, kept mapped for reuse until the decay delay passes */
     bool resizing;  /* its owner is in a system call changing it: the decay keeps off */
     uintptr_t base;
