@@ -246,8 +246,11 @@ static bool remote_push(ebb_span_t *s, ebb_block_t *b)
      * block; if not, the block waits in an abandoned heap and is counted as such. */
     if (owner && !abandoned)
         abandoned = !atomic_load_explicit(&owner->owned, memory_order_seq_cst);
-    if (ebb_unlikely(abandoned))
+    if (ebb_unlikely(abandoned)) {
         atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
+        if (!atomic_load_explicit(&owner->freed_while_abandoned, memory_order_relaxed))
+            atomic_store_explicit(&owner->freed_while_abandoned, true, memory_order_relaxed);
+    }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
                    EBB_SPAN_FULL))
         return abandoned;
