@@ -33,6 +33,7 @@ void ebb_os_init(void);
 void *ebb_os_map(size_t size);                   /* NULL on failure */
 void *ebb_os_map_aligned(size_t size, size_t align);
 void ebb_os_unmap(void *p, size_t size);
+void ebb_os_count_mapped(ptrdiff_t bytes); /* address space reserved or put to use */
 void ebb_os_purge(void *p, size_t size, unsigned cls); /* whole pages in [p, p+size);
                                                           cls counts it (EBB_CLASSES: none) */
 /* One madvise for a run of regions the caller counts itself (false if it failed). */
@@ -133,6 +134,7 @@ void ebb_map_clear_if(uintptr_t start, size_t size, const void *desc);
 
 /* pool.c — chunks and the spans not owned by any heap. */
 extern ebb_lock_t ebb_pool_lock;
+extern ebb_lock_t ebb_reserve_lock; /* taken with no other lock of the pool's held */
 ebb_span_t *ebb_pool_take_span(unsigned kind);  /* pool lock not held; NULL on ENOMEM */
 bool ebb_pool_takes_fresh(unsigned kind);       /* no dirty span to reuse */
 void ebb_pool_return_span(ebb_span_t *s);      /* dirty (purged if the delay is 0) */

@@ -33,6 +33,13 @@ void ebb_os_unmap(void *p, size_t size)
     atomic_fetch_sub_explicit(&ebb_os.mapped, size, memory_order_relaxed);
 }
 
+/* The statistics count as mapped what is in use: reserved address space joins (or
+ * leaves) the count when the caller puts it to use. */
+void ebb_os_count_mapped(ptrdiff_t bytes)
+{
+    atomic_fetch_add_explicit(&ebb_os.mapped, (size_t)bytes, memory_order_relaxed);
+}
+
 /* Map `size` bytes at an address that is a multiple of `align` (a power of two no
  * smaller than the page): over-map by `align`, then unmap the ends. */
 void *ebb_os_map_aligned(size_t size, size_t align)

@@ -25,6 +25,18 @@
 #define OVER_LIMIT_DROP 4
 
 ebb_lock_t ebb_pool_lock = EBB_LOCK_INIT;
+/* Address space mapped ahead for new chunks, [reserve_next, reserve_end): chunks are
+ * mapped several at a time as the program's use grows (RESERVE_MAX at most), so that a
+ * program taking many chunks (400 threads, each with a 4 MiB span of its own) does
+ * not make an mmap and one or two munmaps (the alignment's trims) for each, every one
+ * of which takes the process's address-space lock that its page faults wait for. The
+ * reserve is counted as mapped in the statistics only as chunks are taken from it.
+ * Its lock is held across the mmap that refills it: the threads that need a chunk
+ * meanwhile wait for the refill instead of each mapping its own. */
+#define RESERVE_MAX 32
+ebb_lock_t ebb_reserve_lock = EBB_LOCK_INIT;
+static uintptr_t reserve_next, reserve_end;
+static unsigned chunks_added; /* chunks ever mapped (under the reserve lock) */
 
 static ebb_chunk_t *partial[EBB_SPAN_KINDS]; /* doubly linked through next/prev */
 static ebb_span_list_t dirty[EBB_SPAN_KINDS]; /* newest first, via span next/prev */
@@ -194,10 +206,40 @@ static void unmap_chunk(ebb_chunk_t *c)
     ebb_unlock(&ebb_pool_lock);
 }
 
+/* No lock held: a new chunk's address space, from the reserve, refilled with one
+ * chunk for each two mapped so far. */
+static void *map_chunk(void)
+{
+    ebb_lock(&ebb_reserve_lock);
+    if (reserve_next == reserve_end) {
+        size_t n = 1 + chunks_added / 2;
+        if (n > RESERVE_MAX)
+            n = RESERVE_MAX;
+        char *r = ebb_os_map_aligned(n * EBB_CHUNK_SIZE, EBB_CHUNK_SIZE);
+        if (!r && n > 1) {
+            n = 1;
+            r = ebb_os_map_aligned(EBB_CHUNK_SIZE, EBB_CHUNK_SIZE);
+        }
+        if (!r) {
+            ebb_unlock(&ebb_reserve_lock);
+            return NULL;
+        }
+        reserve_next = (uintptr_t)r;
+        reserve_end = (uintptr_t)r + n * EBB_CHUNK_SIZE;
+        ebb_os_count_mapped(-(ptrdiff_t)(n * EBB_CHUNK_SIZE));
+    }
+    void *base = (void *)reserve_next;
+    reserve_next += EBB_CHUNK_SIZE;
+    chunks_added++;
+    ebb_unlock(&ebb_reserve_lock);
+    ebb_os_count_mapped((ptrdiff_t)EBB_CHUNK_SIZE);
+    return base;
+}
+
 /* Pool lock NOT held: maps a chunk and registers it. */
 static bool add_new_chunk(unsigned kind)
 {
-    void *base = ebb_os_map_aligned(EBB_CHUNK_SIZE, EBB_CHUNK_SIZE);
+    void *base = map_chunk();
     if (!base)
         return false;
     ebb_lock(&ebb_pool_lock);
