@@ -194,14 +194,13 @@ void ebb_free_sized_impl(void *p, size_t size, const char *func)
 /* free() of a block whose link word looks like a free block's: a cached block's tag
  * is a double free; a link of its span's lists is one if the owner finds the block on
  * them (only the owner can walk them); anything else was the program's data. */
-void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_block_t *b,
-                      const char *func)
+void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const char *func)
 {
     if (b->next_enc == ebb_cached_tag(s, b))
         ebb_fatal_ptr(func, "double free of", b);
-    if (owner == heap)
+    if (atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)
         ebb_span_check_double_free(s, b, func);
-    ebb_free_block(heap, owner, s, b, s->cls);
+    ebb_free_block(heap, s, b, s->cls);
 }
 
 /* Free of a large block or of a pointer free()'s fast path found no span for: every

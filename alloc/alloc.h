@@ -78,8 +78,8 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
 /* The end of free() once the pointer is checked: into the heap's cache, or when the
  * bin is full to the block's span (the blocks a thread frees beyond what it allocates
  * again soon are better there, where their span can empty). */
-static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
-                                  ebb_block_t *b, uintptr_t cls)
+static inline void ebb_free_block(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,
+                                  uintptr_t cls)
 {
     ebb_bin_t *bin = &heap->bin[cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
@@ -89,6 +89,7 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_
         b->next_enc = ebb_cached_tag(s, b);
         return;
     }
+    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
     if (ebb_unlikely(heap->armed)) {
         ebb_heap_free_armed(heap, owner, s, b);
         return;
@@ -116,12 +117,12 @@ static inline void ebb_core_free(void *p, const char *func)
      * from two bases and runs out of scratch registers (a stack frame on this path). */
     __asm__("" : "+r"(s));
     ebb_block_t *b = (ebb_block_t *)p;
-    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
-    if (ebb_unlikely(!owner)) { /* a span in the pool: reported there */
+    /* Not a block's start, or a span in the pool (its start_limit is 0, so that its
+     * owner need not be read here): reported there. */
+    if (ebb_unlikely(!ebb_block_starts_at(s, (uintptr_t)p - s->start))) {
         ebb_free_other(p, func);
         return;
     }
-    ebb_check_block_start(s, p, func);
     ebb_heap_t *heap = ebb_tls_heap;
     /* The link word XOR-ed with the span's key and the block's address: below 4 MiB
      * (the largest span) for every block on a free list (a link inside this span, which
@@ -130,11 +131,11 @@ static inline void ebb_core_free(void *p, const char *func)
      * is, and ebb_free_suspect tells the cases apart. */
     uintptr_t x = b->next_enc ^ s->key ^ (uintptr_t)b;
     if (ebb_unlikely((x >> EBB_CHUNK_SHIFT) == 0)) {
-        ebb_free_suspect(heap, owner, s, b, func);
+        ebb_free_suspect(heap, s, b, func);
         return;
     }
     /* an owned span's tag is its class + 1 (ebb_span_init sets it before the owner) */
-    ebb_free_block(heap, owner, s, b, tag - 1);
+    ebb_free_block(heap, s, b, tag - 1);
 }
 
 static inline size_t ebb_core_usable(const void *p, const char *func)

@@ -261,9 +261,8 @@ extern ebb_heap_t ebb_empty_heap;
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 /* The out-of-line exits of free's fast path (alloc.h). */
-EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
-                                   ebb_block_t *b, const char *func); /* link word
-                                                                          looks free */
+EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,
+                                   const char *func); /* link word looks free */
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
 void ebb_heap_freed_into_abandoned(void); /* by this thread: arm (span.c) */

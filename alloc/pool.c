@@ -148,6 +148,7 @@ static void chunk_format(ebb_chunk_t *c, unsigned kind)
         s->chunk = c;
         s->start = c->base + ((uintptr_t)i << shift);
         s->touched = 0;
+        s->start_limit = 0; /* as in the pool (return_span) */
         atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
     }
 }
@@ -415,6 +416,7 @@ static void return_span(ebb_span_t *s)
     uint64_t now = ebb_now_ms();
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
+    s->start_limit = 0; /* free() rejects its blocks without reading the owner */
     s->freed_at = now;
     ebb_chunk_t *unmap = mark_returned(s);
     size_t limit = dirty_limit();

@@ -94,7 +94,7 @@ typedef struct __attribute__((aligned(128))) ebb_span {
     ebb_block_t *free;       /* blocks to allocate from */
     ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
     _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
-    uint32_t start_limit;    /* see div_mul */
+    uint32_t start_limit;    /* see div_mul; 0 in the pool, where no block is live */
     uint32_t block_size;
     uint8_t cls;
     union {
