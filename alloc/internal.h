@@ -98,19 +98,21 @@ extern ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
 /* The first leaf ever needed is a static one, and the root index it serves is known
  * without reading the root: a lookup in it (nearly every lookup: a leaf spans 32 GiB,
  * and the kernel places mappings near one another) is one load that depends on the
- * address instead of two, which is what free() waits for. ebb_map_first_index is a
- * root index (< 4096) once set, an impossible one before. */
+ * address instead of two, which is what free() waits for. ebb_map_first_granule is the
+ * first granule that leaf serves once set, and before it one so far beyond any address
+ * that no granule is within a leaf of it: one subtraction and one compare tell whether
+ * an address is in the first leaf, and where. */
 extern ebb_map_leaf_t ebb_map_first_leaf;
-extern _Atomic uintptr_t ebb_map_first_index;
+extern _Atomic uintptr_t ebb_map_first_granule;
+#define EBB_MAP_NO_GRANULE ((uintptr_t)1 << 62)
 
 /* The tagged entry of the granule holding addr, 0 if ebb has none there. */
 static inline uintptr_t ebb_map_entry(uintptr_t addr)
 {
     uintptr_t g = addr >> EBB_MAP_SHIFT;
-    if (ebb_likely(g >> EBB_MAP_LEAF_BITS ==
-                   atomic_load_explicit(&ebb_map_first_index, memory_order_relaxed)))
-        return atomic_load_explicit(&ebb_map_first_leaf.entry[g & (EBB_MAP_LEAF_SIZE - 1)],
-                                    memory_order_acquire);
+    uintptr_t i = g - atomic_load_explicit(&ebb_map_first_granule, memory_order_relaxed);
+    if (ebb_likely(i < EBB_MAP_LEAF_SIZE))
+        return atomic_load_explicit(&ebb_map_first_leaf.entry[i], memory_order_acquire);
     if (ebb_unlikely(addr >> EBB_MAP_ADDR_BITS))
         return 0;
     ebb_map_leaf_t *leaf = atomic_load_explicit(&ebb_map_root[g >> EBB_MAP_LEAF_BITS],

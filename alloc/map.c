@@ -10,7 +10,7 @@
 
 ebb_map_leaf_t *_Atomic ebb_map_root[(size_t)1 << EBB_MAP_ROOT_BITS];
 ebb_map_leaf_t ebb_map_first_leaf;
-_Atomic uintptr_t ebb_map_first_index = UINTPTR_MAX;
+_Atomic uintptr_t ebb_map_first_granule = EBB_MAP_NO_GRANULE;
 
 /* The leaf serving granule g; allocated if `create` (pool lock held), else NULL if
  * there is none. */
@@ -20,14 +20,14 @@ static ebb_map_leaf_t *leaf_of(uintptr_t g, bool create)
                                                 memory_order_relaxed);
     if (leaf || !create)
         return leaf;
-    bool first_leaf = atomic_load_explicit(&ebb_map_first_index, memory_order_relaxed) ==
-                      UINTPTR_MAX;
+    bool first_leaf = atomic_load_explicit(&ebb_map_first_granule, memory_order_relaxed) ==
+                      EBB_MAP_NO_GRANULE;
     leaf = first_leaf ? &ebb_map_first_leaf : ebb_meta_alloc(sizeof(ebb_map_leaf_t));
     if (!leaf)
         return NULL;
     atomic_store_explicit(&ebb_map_root[g >> EBB_MAP_LEAF_BITS], leaf, memory_order_release);
     if (first_leaf)
-        atomic_store_explicit(&ebb_map_first_index, g >> EBB_MAP_LEAF_BITS,
+        atomic_store_explicit(&ebb_map_first_granule, g & ~(EBB_MAP_LEAF_SIZE - 1),
                               memory_order_release);
     return leaf;
 }
