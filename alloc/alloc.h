@@ -82,11 +82,12 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *
                                   uintptr_t cls)
 {
     ebb_bin_t *bin = &heap->bin[cls];
+    uintptr_t tag = ebb_cached_tag(s, b); /* before the stores: the key is loaded once */
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
     if (ebb_likely(n < bin->max)) {
         bin->slots[n] = b;
         atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
-        b->next_enc = ebb_cached_tag(s, b);
+        b->next_enc = tag;
         return;
     }
     ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
@@ -129,7 +130,7 @@ static inline void ebb_core_free(void *p, const char *func)
      * is aligned to its size, or the end of the list, which links to itself) and for a
      * block in some thread's cache (EBB_CACHED_MARK); a live block's data almost never
      * is, and ebb_free_suspect tells the cases apart. */
-    uintptr_t x = b->next_enc ^ s->key ^ (uintptr_t)b;
+    uintptr_t x = b->next_enc ^ ((uintptr_t)b ^ s->key); /* as the tag's, for one XOR */
     if (ebb_unlikely((x >> EBB_CHUNK_SHIFT) == 0)) {
         ebb_free_suspect(heap, s, b, func);
         return;
