@@ -1,10 +1,11 @@
 /* alloc.h — the entry points, as inline functions, so that the prefixed API (alloc.c)
  * and the standard symbols (override.c) each get the fast path inlined, not a call.
  *
- * Fast path of malloc: thread's heap -> class -> current span -> pop; no lock, no
- * atomic read-modify-write. Fast path of free: address map -> span and class -> check the pointer
- * -> if this thread owns the span, push on its local free list; otherwise push on the
- * span's remote list with one compare-and-swap. */
+ * Fast path of malloc: thread's heap -> class -> the cache bin, else the current span's
+ * free list; no lock, no atomic read-modify-write. Fast path of free: address map ->
+ * span and class -> check the pointer -> push on the cache bin; a full bin sends the
+ * block to its span: the owner's local free list, or the span's remote list with one
+ * compare-and-swap. */
 #ifndef EBB_ALLOC_H
 #define EBB_ALLOC_H
 

@@ -86,7 +86,7 @@ extern _Atomic size_t ebb_meta_bytes;
  * bits (EBB_MAP_NO_CLASS until an owner gives it one), or a large block's descriptor
  * (also 128-byte aligned) untagged; 0 for none. free() finds the span and its heap's
  * bin from this one load. A span back in the pool keeps its last class's tag: its
- * owner (NULL) is what free() checks. */
+ * start_limit (0, no block starts there) is what free() checks. */
 #define EBB_MAP_TAG_MASK ((uintptr_t)127)
 #define EBB_MAP_NO_CLASS ((uintptr_t)127)
 _Static_assert(EBB_CLASSES < EBB_MAP_NO_CLASS, "class tags fit the entry's low bits");

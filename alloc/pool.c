@@ -251,7 +251,7 @@ static bool add_new_chunk(unsigned kind)
         c = ebb_meta_alloc(sizeof(ebb_chunk_t));
     if (c) {
         c->base = (uintptr_t)base;
-        chunk_format(c, kind); /* before the map entry, which carries the kind */
+        chunk_format(c, kind); /* before the map entries, which point at its spans */
     }
     if (!c || !ebb_map_set_chunk(c)) {
         if (c) {

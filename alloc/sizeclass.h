@@ -20,7 +20,7 @@ typedef struct ebb_class_info {
     uint32_t block_size;
     uint16_t reserved;   /* blocks per span */
     uint64_t div_mul;    /* see ebb_span_t.div_mul */
-    uint32_t start_limit;
+    uint32_t start_limit; /* likewise */
     uint8_t kind;        /* span kind serving this class */
     bool big;            /* blocks of 8 KiB or more (at most 64 a span): free ones are
                             purged page by page */
