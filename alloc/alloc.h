@@ -115,9 +115,6 @@ static inline void ebb_core_free(void *p, const char *func)
         return;
     }
     ebb_span_t *s = (ebb_span_t *)(entry - tag);
-    /* One register for the span: otherwise the compiler addresses its two cache lines
-     * from two bases and runs out of scratch registers (a stack frame on this path). */
-    __asm__("" : "+r"(s));
     ebb_block_t *b = (ebb_block_t *)p;
     /* Not a block's start, or a span in the pool (its start_limit is 0, so that its
      * owner need not be read here): reported there. */

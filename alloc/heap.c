@@ -567,9 +567,10 @@ static void collect_abandoned(bool wait, ebb_collect_t how)
     atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
-        /* The spans pass at a thread's exit only takes what frees brought since: walking
-         * every abandoned heap's lists at each exit made 400 threads that exit together
-         * spend most of their time there. */
+        /* At a thread's exit (EBB_COLLECT_SPANS) only the heaps that frees reached since
+         * their last collection have anything new to give: walking every abandoned
+         * heap's lists at each exit made 400 threads that exit together spend most of
+         * their time there. */
         bool freed = atomic_exchange_explicit(&h->freed_while_abandoned, false,
                                               memory_order_acquire);
         if (freed || how != EBB_COLLECT_SPANS)
