@@ -120,10 +120,13 @@ int cmd_bench(int argc, char **argv)
         return 1;
     }
 
-    /* hyperfine, allocators interleaved by its own ordering of one benchmark each */
+    /* hyperfine, allocators interleaved by its own ordering of one benchmark each. No
+     * shell between hyperfine and the command (-N): it would subtract its estimate of
+     * a shell's start-up, which for a command of a few ms can leave a mean of zero or
+     * less, and then hyperfine refuses to write the Markdown table. */
     static char line[65536];
-    snprintf(line, sizeof line, "hyperfine --style basic --warmup 1 --runs %d --export-json ",
-             runs);
+    snprintf(line, sizeof line,
+             "hyperfine -N --style basic --warmup 1 --runs %d --export-json ", runs);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/hyperfine.json", dir);
     shell_quote(line, sizeof line, path);
