@@ -34,7 +34,8 @@ _Atomic size_t ebb_abandoned_pending;
 /* Under the pool lock. */
 static ebb_heap_t *all_heaps;
 static ebb_heap_t *abandoned_heaps;
-static size_t owned_count; /* heaps owned by live threads (under the pool lock) */
+/* Heaps owned by live threads: written under the pool lock, read anywhere. */
+static _Atomic size_t owned_count;
 
 static pthread_key_t heap_key;
 
@@ -43,7 +44,7 @@ uintptr_t ebb_self(void)
     return (uintptr_t)&ebb_tls_heap;
 }
 
-static void collect_abandoned(bool wait, ebb_collect_t how);
+static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep);
 
 /* An armed heap keeps every current[] empty, so that its mallocs reach the slow path
  * (see "armed heaps" below); only heap_alloc hands it a span for one malloc. */
@@ -217,14 +218,20 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
  * frees) runs at full speed; what may stay unpurged if the program then goes quiet is
  * within the slack bound (2 MiB + 25% of live bytes). The part relative to the memory in
  * use keeps a program whose threads come and go (their heaps' free pages wait for the
- * decay while the next threads reuse them) from running armed all the time. */
+ * decay while the next threads reuse them) from running armed all the time. Frees into
+ * the heaps of exited threads by the only thread left count against 1 MiB alone: spans
+ * in use are address space, and many threads' heaps, each with spans of a few blocks,
+ * made the relative part so large that a main thread freeing the 40 MiB its exited
+ * workers left was never armed, and kept it all resident. */
 #define ARM_THRESHOLD ((size_t)1 << 20)
 
 static bool much_pending(void)
 {
     size_t threshold = ARM_THRESHOLD + ebb_pool_in_use() / 16;
+    bool alone = atomic_load_explicit(&owned_count, memory_order_relaxed) <= 1;
     return ebb_pool_dirty_pending() >= threshold || ebb_large_cache_pending() ||
-           atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >= threshold;
+           atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >=
+               (alone ? ARM_THRESHOLD : threshold);
 }
 
 /* ---- armed heaps ----
@@ -257,7 +264,7 @@ void ebb_heap_arm(ebb_heap_t *heap)
 static void periodic_work(ebb_heap_t *heap, uint64_t now)
 {
     if (ebb_purge_tick_at(now))
-        collect_abandoned(false, EBB_COLLECT_PURGE);
+        collect_abandoned(false, EBB_COLLECT_PURGE, 0);
     purge_free_pages(heap, PURGE_DUE, now);
     if (heap->armed && !much_pending()) {
         heap->armed = false;
@@ -369,7 +376,8 @@ static ebb_heap_t *acquire_heap(void)
     }
     if (heap) {
         atomic_store_explicit(&heap->owned, true, memory_order_relaxed);
-        owned_count++;
+        atomic_fetch_add_explicit(&owned_count, 1, memory_order_relaxed);
+        heap->kept = false;
     }
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
@@ -378,7 +386,7 @@ static ebb_heap_t *acquire_heap(void)
      * owner, who is about to allocate. */
     ebb_heap_collect_all(heap, EBB_COLLECT_KEEP);
     if (ebb_purge_tick())
-        collect_abandoned(false, EBB_COLLECT_PURGE);
+        collect_abandoned(false, EBB_COLLECT_PURGE, 0);
     ebb_tls_heap = heap;
     tls_state = THREAD_ACTIVE;
     /* Registers the exit destructor. May allocate (for high key numbers): the heap is
@@ -451,7 +459,7 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         ebb_span_list_remove(&heap->queue[s->cls], s);
         ebb_pool_return_span(s);
         if (ebb_purge_tick())
-            collect_abandoned(false, EBB_COLLECT_PURGE);
+            collect_abandoned(false, EBB_COLLECT_PURGE, 0);
         ebb_heap_arm(heap);
     }
 }
@@ -493,7 +501,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap, ebb_collect_t how)
         set_current(heap, c);
     }
     ebb_pool_return_spans(empty, nempty, purge_now);
-    if (how >= EBB_COLLECT_EXIT)
+    if (how >= EBB_COLLECT_PURGE)
         purge_free_pages(heap, how == EBB_COLLECT_ALL ? PURGE_EVERY_PAGE : PURGE_NOW,
                          ebb_now_ms());
 }
@@ -505,16 +513,49 @@ static void abandon(ebb_heap_t *heap)
     abandoned_heaps = heap;
 }
 
-/* At a thread's exit, while two threads or more still own heaps, the pool keeps this
- * much of its dirty spans, the most recently returned: the other threads take them
- * without faulting their pages in again (a program whose threads come and go would
- * otherwise fault every page each thread uses). With one thread left (the main thread
- * of a program whose workers are done, say) nothing is kept. */
-#define EXIT_KEEP ((size_t)512 << 10)
+/* ---- thread exit ----
+ * While two threads or more still own heaps, an exiting thread leaves the free blocks
+ * of its heap resident for the thread that adopts the heap next, and the pool keeps
+ * EXIT_KEEP of its dirty spans, the most recently returned, for the other threads: a
+ * program whose threads come and go would otherwise fault in every page each thread
+ * uses (purging the heap at every exit, and the pool down to 512 KiB, made the
+ * 400-thread trace fault 44 k pages in 66 ms; 21 k in 35 ms now, medians of 8
+ * alternating replays; keeping 4 or 8 MiB did no better). The abandoned heaps keep at
+ * most KEPT_FREE_MAX so in all, the most recently abandoned: an exit purges the free
+ * pages of those past it, and the decay purges every abandoned heap's. With one thread
+ * left (the main thread of a program whose workers are done, say) nothing is kept:
+ * its next calls may be few. */
+#define EXIT_KEEP ((size_t)2 << 20)
+#define KEPT_FREE_MAX ((size_t)2 << 20)
 
-/* pthread key destructor: the exiting thread's empty spans go back to the pool, the
- * free pages of the others are purged (the thread will not reuse them), and its heap,
- * with whatever blocks are still live in it, waits for the next thread. */
+/* Owner or collector: bytes of the heap's free blocks (on its spans' lists). */
+static size_t heap_free_bytes(const ebb_heap_t *heap)
+{
+    size_t bytes = 0;
+    for (unsigned c = 0; c < EBB_CLASSES; c++)
+        for (const ebb_span_t *s = heap->queue[c].first; s; s = s->next)
+            bytes += (size_t)(s->capacity - s->purged_blocks -
+                              atomic_load_explicit(&s->used, memory_order_relaxed)) *
+                     s->block_size;
+    return bytes;
+}
+
+/* An abandoned heap (or one about to be) gives back what it kept for its next owner:
+ * its free pages, and the pages of its cache's stacks (empty since its thread's exit;
+ * up to 11 KiB per heap, for as long as the process lives otherwise). */
+static void purge_kept(ebb_heap_t *heap)
+{
+    heap->kept = false;
+    heap->kept_free = 0;
+    if (ebb_opt.decay_ms < 0)
+        return;
+    purge_free_pages(heap, PURGE_NOW, ebb_now_ms()); /* little left if collected purging */
+    ebb_os_purge(heap->cache_slots, sizeof heap->cache_slots, EBB_CLASSES);
+}
+
+/* pthread key destructor: the exiting thread's empty spans go back to the pool, and its
+ * heap, with whatever blocks are still live in it and its free pages (purged if it is
+ * the last thread but one), waits for the next thread. */
 static void heap_thread_exit(void *arg)
 {
     ebb_heap_t *heap = arg;
@@ -525,36 +566,46 @@ static void heap_thread_exit(void *arg)
      * heap (which makes the freeing thread run the decay). */
     ebb_lock(&ebb_pool_lock);
     atomic_store_explicit(&heap->owned, false, memory_order_seq_cst);
-    owned_count--;
+    atomic_fetch_sub_explicit(&owned_count, 1, memory_order_relaxed);
     ebb_unlock(&ebb_pool_lock);
     atomic_thread_fence(memory_order_seq_cst);
-    ebb_heap_collect_all(heap, EBB_COLLECT_EXIT);
-    if (ebb_opt.decay_ms >= 0) /* the cache is empty now */
-        ebb_os_purge(heap->cache_slots, sizeof heap->cache_slots, EBB_CLASSES);
+    ebb_heap_collect_all(heap, EBB_COLLECT_KEEP);
+    heap->kept = true;
+    heap->kept_free = heap_free_bytes(heap);
     ebb_tls_heap = &ebb_empty_heap;
     tls_state = THREAD_EXITED;
+    /* Whether other threads run is decided when the heap is abandoned: a thread that
+     * exits at the same time and saw this one still running gave back what was
+     * abandoned before, but not this heap nor the spans it just returned. */
     ebb_lock(&ebb_pool_lock);
-    abandon(heap);
-    size_t keep = owned_count >= 2 ? EXIT_KEEP : 0;
+    bool others = atomic_load_explicit(&owned_count, memory_order_relaxed) >= 2;
+    if (others)
+        abandon(heap);
     ebb_unlock(&ebb_pool_lock);
-    /* A thread's end is a natural moment to give back what the program freed: much of
-     * it is this thread's, other threads' frees may wait in heaps of threads that are
-     * gone, and a program whose threads are done may make no further call that would
-     * run the decay. The other heaps give back their empty spans only: purging their
-     * free pages too (as the decay does) at every exit made a program that starts and
-     * ends many threads walk every free list of every heap each time (larson: 300 ->
-     * 240 ms). The pool is then purged down to EXIT_KEEP while other threads run:
-     * purging it whole made the 400-thread trace fault 68 k pages, 34 k now (1 MiB
-     * kept: 26 k, but a settled RSS up to 2.2 MiB above the start, against 1.6). */
-    collect_abandoned(true, EBB_COLLECT_SPANS);
-    ebb_pool_decay_to(keep);
+    if (!others) {
+        purge_kept(heap);
+        ebb_lock(&ebb_pool_lock);
+        abandon(heap);
+        ebb_unlock(&ebb_pool_lock);
+    }
+    /* A thread's end is a natural moment to give back what the program freed: other
+     * threads' frees may wait in heaps of threads that are gone, and a program whose
+     * threads are done may make no further call that would run the decay. While others
+     * run, the abandoned heaps give back their empty spans only, and their kept free
+     * pages past KEPT_FREE_MAX: purging all their free pages (as the decay does) at
+     * every exit made a program that starts and ends many threads walk every free list
+     * of every heap each time (larson: 300 -> 240 ms). */
+    collect_abandoned(true, EBB_COLLECT_SPANS, others ? KEPT_FREE_MAX : 0);
+    ebb_pool_decay_to(others ? EXIT_KEEP : 0);
     ebb_large_decay(true);
 }
 
 /* Collect the heaps of exited threads as `how` says: other threads' frees into them
  * are pending there until someone does. The heaps are off their list meanwhile, so no
- * thread adopts one; with `wait` false, give up if another thread is collecting. */
-static void collect_abandoned(bool wait, ebb_collect_t how)
+ * thread adopts one; with `wait` false, give up if another thread is collecting. With
+ * EBB_COLLECT_SPANS, the most recently abandoned heaps go on keeping free pages for
+ * their next owners up to `keep` bytes in all; the others' are purged. */
+static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
 {
     if (wait)
         ebb_lock(&ebb_collect_lock);
@@ -566,6 +617,7 @@ static void collect_abandoned(bool wait, ebb_collect_t how)
     ebb_unlock(&ebb_pool_lock);
     atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
+    size_t kept = 0; /* by the heaps abandoned more recently (the list is newest first) */
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
         /* At a thread's exit (EBB_COLLECT_SPANS) only the heaps that frees reached since
          * their last collection have anything new to give: walking every abandoned
@@ -575,6 +627,9 @@ static void collect_abandoned(bool wait, ebb_collect_t how)
                                               memory_order_acquire);
         if (freed || how != EBB_COLLECT_SPANS)
             ebb_heap_collect_all(h, how);
+        if (h->kept && (how != EBB_COLLECT_SPANS || kept + h->kept_free > keep))
+            purge_kept(h); /* the decay, or past what the abandoned heaps keep */
+        kept += h->kept ? h->kept_free : 0;
         last = h;
     }
     if (list) {
@@ -588,7 +643,7 @@ static void collect_abandoned(bool wait, ebb_collect_t how)
 
 void ebb_heaps_collect_abandoned(void)
 {
-    collect_abandoned(false, EBB_COLLECT_PURGE);
+    collect_abandoned(false, EBB_COLLECT_PURGE, 0);
 }
 
 /* malloc_trim: collect the calling thread's heap, every abandoned heap and the orphan
@@ -597,7 +652,7 @@ void ebb_heaps_trim(void)
 {
     if (ebb_tls_heap != &ebb_empty_heap)
         ebb_heap_collect_all(ebb_tls_heap, EBB_COLLECT_ALL);
-    collect_abandoned(true, EBB_COLLECT_ALL);
+    collect_abandoned(true, EBB_COLLECT_ALL, 0);
     ebb_lock(&ebb_orphan_lock);
     ebb_heap_collect_all(&orphan_heap, EBB_COLLECT_ALL);
     ebb_unlock(&ebb_orphan_lock);
@@ -636,7 +691,7 @@ void ebb_heaps_after_fork_child(void)
         if (atomic_load_explicit(&h->owned, memory_order_relaxed) && h != ebb_tls_heap)
             atomic_store_explicit(&h->owned, false, memory_order_relaxed); /* not on the
                                                                                abandoned list */
-    owned_count = ebb_tls_heap != &ebb_empty_heap;
+    atomic_store_explicit(&owned_count, ebb_tls_heap != &ebb_empty_heap, memory_order_relaxed);
 }
 
 void ebb_heap_key_init(void)

@@ -273,11 +273,11 @@ EBB_NOINLINE void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_s
 extern _Atomic size_t ebb_abandoned_pending;
 /* How much collecting a whole heap gives back. */
 typedef enum {
-    EBB_COLLECT_KEEP,  /* adoption: empty spans to the pool unpurged, pages kept */
-    EBB_COLLECT_SPANS, /* other heaps at a thread's exit: empty spans to the pool
-                          unpurged; free pages left to the decay */
-    EBB_COLLECT_EXIT,  /* own heap at exit: empty spans to the pool unpurged (the pool
-                          keeps a little for the next threads), free pages purged */
+    EBB_COLLECT_KEEP,  /* adoption, and its own heap at a thread's exit: empty spans to the
+                          pool unpurged, free pages kept */
+    EBB_COLLECT_SPANS, /* abandoned heaps at a thread's exit: empty spans to the pool
+                          unpurged; free pages left to the decay (or purged as kept
+                          ones, heap.c) */
     EBB_COLLECT_PURGE, /* the decay: empty spans purged, free pages as the decay
                           would */
     EBB_COLLECT_ALL,   /* malloc_trim: every free page */

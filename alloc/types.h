@@ -242,6 +242,10 @@ typedef struct ebb_heap {
                                            little waits (current[] is empty, the bins
                                            hidden; ebb_heap_arm) */
     uint64_t armed_seen;                /* ms: the armed heap's last call */
+    bool kept;                          /* abandoned, and its thread's exit left its
+                                           free pages resident for the next owner (until
+                                           adopted or purged; heap.c, "thread exit") */
+    size_t kept_free;                   /* then: the bytes of its free blocks */
     ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
 } ebb_heap_t;
 _Static_assert(sizeof(((ebb_heap_t *)0)->cache_slots) % 4096 == 0, "slots fill whole pages");
