@@ -28,8 +28,25 @@ ebb_lock_t ebb_orphan_lock = EBB_LOCK_INIT;
 ebb_lock_t ebb_collect_lock = EBB_LOCK_INIT;
 static ebb_heap_t orphan_heap = {.current = EMPTY_CURRENT, .owned = true};
 
-/* Bytes freed into heaps of exited threads since they were last collected. */
+/* Bytes freed into heaps of exited threads since they were last collected or adopted:
+ * the sum of their abandoned_freed. */
 _Atomic size_t ebb_abandoned_pending;
+
+/* Takes the heap's part of ebb_abandoned_pending; true if there was any. The total
+ * stops at zero: the decay clears it (below), for the heaps of the threads a fork left
+ * behind too, which nobody collects. */
+static bool take_abandoned_freed(ebb_heap_t *heap)
+{
+    size_t freed = atomic_exchange_explicit(&heap->abandoned_freed, 0, memory_order_acquire);
+    if (!freed)
+        return false;
+    size_t total = atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&ebb_abandoned_pending, &total,
+                                                  total > freed ? total - freed : 0,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    return true;
+}
 
 /* Under the pool lock. */
 static ebb_heap_t *all_heaps;
@@ -38,6 +55,20 @@ static ebb_heap_t *abandoned_heaps;
 static _Atomic size_t owned_count;
 
 static pthread_key_t heap_key;
+
+/* What a thread's exit keeps. While two threads or more still own heaps, an exiting
+ * thread leaves the free blocks of its heap resident for the thread that adopts the heap
+ * next, and the pool keeps EXIT_KEEP of its dirty spans, the most recently returned, for
+ * the other threads: a program whose threads come and go would otherwise fault in every
+ * page each thread uses (purging the heap at every exit, and the pool down to 512 KiB,
+ * made the 400-thread trace fault 44 k pages in 66 ms; 21 k in 35 ms now, medians of 8
+ * alternating replays; keeping 4 or 8 MiB did no better). The abandoned heaps keep at
+ * most KEPT_FREE_MAX so in all, the most recently abandoned: an exit purges the free
+ * pages of those past it, and the decay purges every abandoned heap's. With one thread
+ * left (the main thread of a program whose workers are done, say) nothing is kept: its
+ * next calls may be few. */
+#define EXIT_KEEP ((size_t)2 << 20)
+#define KEPT_FREE_MAX ((size_t)2 << 20)
 
 uintptr_t ebb_self(void)
 {
@@ -229,7 +260,11 @@ static bool much_pending(void)
 {
     size_t threshold = ARM_THRESHOLD + ebb_pool_in_use() / 16;
     bool alone = atomic_load_explicit(&owned_count, memory_order_relaxed) <= 1;
-    return ebb_pool_dirty_pending() >= threshold || ebb_large_cache_pending() ||
+    /* The dirty spans that thread exits keep for the other threads do not count: with
+     * them, every thread of a program whose threads come and go ran armed (mstress
+     * spent a fifth of its instructions there). */
+    return ebb_pool_dirty_pending() >= threshold + (alone ? 0 : EXIT_KEEP) ||
+           ebb_large_cache_pending() ||
            atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >=
                (alone ? ARM_THRESHOLD : threshold);
 }
@@ -382,6 +417,8 @@ static ebb_heap_t *acquire_heap(void)
     ebb_unlock(&ebb_pool_lock);
     if (!heap)
         return NULL;
+    /* No longer pending in an abandoned heap: collected right below. */
+    take_abandoned_freed(heap);
     /* Frees made into it since its thread exited; its free pages stay for the new
      * owner, who is about to allocate. */
     ebb_heap_collect_all(heap, EBB_COLLECT_KEEP);
@@ -429,6 +466,14 @@ void ebb_heap_freed_into_abandoned(void)
         if (!heap)
             return;
     }
+    /* While other threads run, collect the abandoned heaps now rather than run armed
+     * until the decay does: their empty spans go to the pool, where the decay finds
+     * them, and their free blocks wait there for the next thread, as after an exit
+     * (threads freeing what a thread of theirs that finished first left, as in every
+     * phase of mstress, ran armed until the phase ended). */
+    if (!heap->armed && atomic_load_explicit(&owned_count, memory_order_relaxed) >= 2 &&
+        much_pending())
+        collect_abandoned(false, EBB_COLLECT_SPANS, KEPT_FREE_MAX);
     ebb_heap_arm(heap);
 }
 
@@ -513,20 +558,7 @@ static void abandon(ebb_heap_t *heap)
     abandoned_heaps = heap;
 }
 
-/* ---- thread exit ----
- * While two threads or more still own heaps, an exiting thread leaves the free blocks
- * of its heap resident for the thread that adopts the heap next, and the pool keeps
- * EXIT_KEEP of its dirty spans, the most recently returned, for the other threads: a
- * program whose threads come and go would otherwise fault in every page each thread
- * uses (purging the heap at every exit, and the pool down to 512 KiB, made the
- * 400-thread trace fault 44 k pages in 66 ms; 21 k in 35 ms now, medians of 8
- * alternating replays; keeping 4 or 8 MiB did no better). The abandoned heaps keep at
- * most KEPT_FREE_MAX so in all, the most recently abandoned: an exit purges the free
- * pages of those past it, and the decay purges every abandoned heap's. With one thread
- * left (the main thread of a program whose workers are done, say) nothing is kept:
- * its next calls may be few. */
-#define EXIT_KEEP ((size_t)2 << 20)
-#define KEPT_FREE_MAX ((size_t)2 << 20)
+/* ---- thread exit (what it keeps: EXIT_KEEP and KEPT_FREE_MAX, at the top) ---- */
 
 /* Owner or collector: bytes of the heap's free blocks (on its spans' lists). */
 static size_t heap_free_bytes(const ebb_heap_t *heap)
@@ -615,7 +647,6 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
     ebb_heap_t *list = abandoned_heaps;
     abandoned_heaps = NULL;
     ebb_unlock(&ebb_pool_lock);
-    atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     ebb_heap_t *last = NULL;
     size_t kept = 0; /* by the heaps abandoned more recently (the list is newest first) */
     for (ebb_heap_t *h = list; h; h = h->abandoned_next) {
@@ -623,8 +654,7 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
          * their last collection have anything new to give: walking every abandoned
          * heap's lists at each exit made 400 threads that exit together spend most of
          * their time there. */
-        bool freed = atomic_exchange_explicit(&h->freed_while_abandoned, false,
-                                              memory_order_acquire);
+        bool freed = take_abandoned_freed(h);
         if (freed || how != EBB_COLLECT_SPANS)
             ebb_heap_collect_all(h, how);
         if (h->kept && (how != EBB_COLLECT_SPANS || kept + h->kept_free > keep))
@@ -632,6 +662,8 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
         kept += h->kept ? h->kept_free : 0;
         last = h;
     }
+    if (how >= EBB_COLLECT_PURGE)
+        atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
     if (list) {
         ebb_lock(&ebb_pool_lock);
         last->abandoned_next = abandoned_heaps;

@@ -247,9 +247,10 @@ static bool remote_push(ebb_span_t *s, ebb_block_t *b)
     if (owner && !abandoned)
         abandoned = !atomic_load_explicit(&owner->owned, memory_order_seq_cst);
     if (ebb_unlikely(abandoned)) {
+        /* The total first: whoever takes the heap's part (acquire) then subtracts it
+         * from a total that already holds it. */
         atomic_fetch_add_explicit(&ebb_abandoned_pending, block_size, memory_order_relaxed);
-        if (!atomic_load_explicit(&owner->freed_while_abandoned, memory_order_relaxed))
-            atomic_store_explicit(&owner->freed_while_abandoned, true, memory_order_relaxed);
+        atomic_fetch_add_explicit(&owner->abandoned_freed, block_size, memory_order_release);
     }
     if (ebb_likely(atomic_load_explicit(&s->full_state, memory_order_seq_cst) !=
                    EBB_SPAN_FULL))

@@ -233,8 +233,9 @@ typedef struct ebb_heap {
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
                                            written under the pool lock */
-    _Atomic bool freed_while_abandoned; /* remote frees came in since the last
-                                           collection of the abandoned heap */
+    _Atomic size_t abandoned_freed;     /* bytes of remote frees that found it
+                                           abandoned, since its last collection or
+                                           adoption (its part of ebb_abandoned_pending) */
     uint32_t refills;                   /* quick refills of current spans (heap.c) */
     bool armed;                         /* memory waits to be purged: this heap's
                                            mallocs and cached frees take the slow path,
