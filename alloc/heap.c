@@ -262,9 +262,11 @@ static bool much_pending(void)
     bool alone = atomic_load_explicit(&owned_count, memory_order_relaxed) <= 1;
     /* The dirty spans that thread exits keep for the other threads do not count: with
      * them, every thread of a program whose threads come and go ran armed (mstress
-     * spent a fifth of its instructions there). */
-    return ebb_pool_dirty_pending() >= threshold + (alone ? 0 : EXIT_KEEP) ||
-           ebb_large_cache_pending() ||
+     * spent a fifth of its instructions there). Freed large blocks count by what they
+     * may hold resident: any one of them armed the heap before, and python-dicts, which
+     * frees blocks of 0.3-0.8 MiB, ran armed to its end (10% of its allocator time). */
+    size_t waiting = ebb_pool_dirty_pending() + ebb_large_cached_touched();
+    return waiting >= threshold + (alone ? 0 : EXIT_KEEP) ||
            atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >=
                (alone ? ARM_THRESHOLD : threshold);
 }

@@ -340,7 +340,7 @@ void ebb_large_decay(bool all); /* unmap cached blocks past the decay delay (or 
 bool ebb_large_cache_pending(void);
 void ebb_large_cache_give(size_t bytes); /* unmap this much of the cache, oldest first */
 size_t ebb_large_cached_bytes(void);   /* pool lock held: mapped */
-size_t ebb_large_cached_touched(void); /* pool lock held: of which may be resident */
+size_t ebb_large_cached_touched(void); /* of which may be resident (no lock needed) */
 
 /* purge.c — the decay: when free spans and cached large blocks go back to the kernel. */
 bool ebb_purge_due(uint64_t now); /* the decay would run at `now` */

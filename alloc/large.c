@@ -20,7 +20,8 @@ static ebb_large_t *all_large;   /* live blocks, doubly linked, under the pool l
 static ebb_large_t *spare_large; /* recycled descriptors */
 static ebb_large_t *cache_first, *cache_last; /* freed blocks kept mapped, newest first */
 static size_t cache_bytes;   /* mapped */
-static size_t cache_touched; /* of which may be resident */
+/* Of which may be resident: written under the pool lock, read without it. */
+static _Atomic size_t cache_touched;
 static _Atomic size_t cache_count; /* written under the pool lock, read without it */
 
 ebb_large_t *ebb_large_first(void)
@@ -69,7 +70,7 @@ static void cache_push(ebb_large_t *l, uint64_t now)
         cache_last = l;
     cache_first = l;
     cache_bytes += l->mapped;
-    cache_touched += l->touched;
+    atomic_fetch_add_explicit(&cache_touched, l->touched, memory_order_relaxed);
     atomic_store_explicit(&cache_count, cache_count + 1, memory_order_relaxed);
 }
 
@@ -85,7 +86,7 @@ static void cache_remove(ebb_large_t *l)
         cache_last = l->prev;
     l->cached = false;
     cache_bytes -= l->mapped;
-    cache_touched -= l->touched;
+    atomic_fetch_sub_explicit(&cache_touched, l->touched, memory_order_relaxed);
     atomic_store_explicit(&cache_count, cache_count - 1, memory_order_relaxed);
 }
 
@@ -127,7 +128,7 @@ size_t ebb_large_cached_bytes(void)
 
 size_t ebb_large_cached_touched(void)
 {
-    return cache_touched;
+    return atomic_load_explicit(&cache_touched, memory_order_relaxed);
 }
 
 bool ebb_large_cache_pending(void)
@@ -315,9 +316,9 @@ void ebb_large_cache_give(size_t bytes)
             continue;
         }
         cache_bytes -= bytes;
-        cache_touched -= l->touched;
+        atomic_fetch_sub_explicit(&cache_touched, l->touched, memory_order_relaxed);
         shrink_mapping(l, l->mapped - bytes);
-        cache_touched += l->touched;
+        atomic_fetch_add_explicit(&cache_touched, l->touched, memory_order_relaxed);
         if (l->usable > l->mapped)
             l->usable = l->mapped;
         bytes = 0;
