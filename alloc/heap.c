@@ -54,6 +54,14 @@ static ebb_heap_t *abandoned_heaps;
 /* Heaps owned by live threads: written under the pool lock, read anywhere. */
 static _Atomic size_t owned_count;
 
+/* Two threads or more own heaps. An exiting thread, which no longer counts, then keeps
+ * memory for the others (the last worker of a main thread does not); a thread that
+ * owns the only heap arms sooner. */
+static bool several_own_heaps(void)
+{
+    return atomic_load_explicit(&owned_count, memory_order_relaxed) >= 2;
+}
+
 static pthread_key_t heap_key;
 
 /* What a thread's exit keeps. While two threads or more still own heaps, an exiting
@@ -259,7 +267,7 @@ static ebb_span_t *find_span(ebb_heap_t *heap, unsigned cls)
 static bool much_pending(void)
 {
     size_t threshold = ARM_THRESHOLD + ebb_pool_in_use() / 16;
-    bool alone = atomic_load_explicit(&owned_count, memory_order_relaxed) <= 1;
+    bool alone = !several_own_heaps();
     /* The dirty spans that thread exits keep for the other threads do not count: with
      * them, every thread of a program whose threads come and go ran armed (mstress
      * spent a fifth of its instructions there). Freed large blocks count by what they
@@ -473,8 +481,7 @@ void ebb_heap_freed_into_abandoned(void)
      * them, and their free blocks wait there for the next thread, as after an exit
      * (threads freeing what a thread of theirs that finished first left, as in every
      * phase of mstress, ran armed until the phase ended). */
-    if (!heap->armed && atomic_load_explicit(&owned_count, memory_order_relaxed) >= 2 &&
-        much_pending())
+    if (!heap->armed && several_own_heaps() && much_pending())
         collect_abandoned(false, EBB_COLLECT_SPANS, KEPT_FREE_MAX);
     ebb_heap_arm(heap);
 }
@@ -612,7 +619,7 @@ static void heap_thread_exit(void *arg)
      * exits at the same time and saw this one still running gave back what was
      * abandoned before, but not this heap nor the spans it just returned. */
     ebb_lock(&ebb_pool_lock);
-    bool others = atomic_load_explicit(&owned_count, memory_order_relaxed) >= 2;
+    bool others = several_own_heaps();
     if (others)
         abandon(heap);
     ebb_unlock(&ebb_pool_lock);

@@ -276,8 +276,7 @@ typedef enum {
     EBB_COLLECT_KEEP,  /* adoption, and its own heap at a thread's exit: empty spans to the
                           pool unpurged, free pages kept */
     EBB_COLLECT_SPANS, /* abandoned heaps at a thread's exit: empty spans to the pool
-                          unpurged; free pages left to the decay (or purged as kept
-                          ones, heap.c) */
+                          unpurged; free pages left to the decay */
     EBB_COLLECT_PURGE, /* the decay: empty spans purged, free pages as the decay
                           would */
     EBB_COLLECT_ALL,   /* malloc_trim: every free page */

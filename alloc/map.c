@@ -1,8 +1,8 @@
 /* map.c — the address map: for every 64 KiB granule of the 47-bit user address space
  * (the smallest span), the tagged descriptor of what ebb has there, or 0. Two levels: a
  * static root of 4096 leaf pointers and leaves of 2^19 entries (32 GiB of address space
- * each, in 4 MiB touched page by page) allocated on first use (the first one static, and found
- * without the root: internal.h).
+ * each, in 4 MiB touched page by page) allocated on first use (the first one static,
+ * and found without the root: internal.h).
  * free() validates every pointer through it, so a pointer ebb never handed out is
  * recognised without touching the memory it points to, and it finds the span and the
  * class in one load. Leaves are never freed. */
