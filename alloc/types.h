@@ -36,7 +36,7 @@
 #define EBB_MIN_ALIGN 16
 #define EBB_CLASSES 112
 #define EBB_MAX_CLASS_SIZE ((size_t)1 << 20) /* largest size-class block: 1 MiB */
-#define EBB_SMALL_LOOKUP_MAX 4096            /* sizes served by one table lookup */
+#define EBB_SMALL_LOOKUP_MAX 8192            /* sizes served by one table lookup */
 
 /* Kinds of chunk. Span kinds come first; their span sizes are chosen so that every
  * span holds at least 8 blocks (4 for the largest classes). */

@@ -1,6 +1,6 @@
 /* sizeclass.c — the size-class tables and the span arithmetic built from them, checked
  * against plain division for every size and every byte offset of every class's span:
- * malloc's class lookup (a constant table up to 4 KiB, computed above), and the block
+ * malloc's class lookup (a constant table up to 8 KiB, computed above), and the block
  * index and block-start test that free() uses to reject interior pointers. */
 #include <stdbool.h>
 #include <stdio.h>
