@@ -48,9 +48,10 @@ size_t ebb_class_size_formula(unsigned cls)
     unsigned j = (cls - 8u) % 8u + 1u;
     /* Between 4 and 8 KiB a 64 KiB span holds 15 blocks down to 8: each class is the
      * largest 16-byte multiple that fits one more block than the next class up, so that
-     * no span ends in an unused tail (the classes of 4608, 5120, ... left up to 5.5 KiB
-     * of a span unused), and a 4096-byte payload with a small header, which databases
-     * and buffered streams allocate (4104, 4368 bytes), takes no more than 4368. */
+     * no span ends in an unused tail of more than 128 bytes (the classes of 4608, 5120,
+     * ... left up to 5.5 KiB of a span unused), and a 4096-byte payload with a small
+     * header, which databases and buffered streams allocate (4104, 4368 bytes), takes
+     * no more than 4368. */
     if (k == 12u)
         return (((size_t)1 << EBB_MAP_SHIFT) / (16u - j)) & ~(size_t)15; /* small span */
     return ((size_t)1 << k) + (size_t)j * ((size_t)1 << (k - 3u));

@@ -3,11 +3,11 @@
  * Classes: 16, 32, ..., 128 in steps of 16, then eight classes per doubling up to
  * 1 MiB (144, 160, ..., 256, 288, ...), except between 4 and 8 KiB, where the eight
  * classes are the sizes that fill a 64 KiB span to within 128 bytes, 15 blocks down to
- * 8 (4368, 4672, 5040, 5456, 5952, 6544, 7280, 8192). Every class size is a multiple of 16, so
- * every block is 16-byte aligned. For a request r >= 128 the next class is at most r/8
- * away, rounded up to a byte (911 bytes from 7281 to 8192), so no more than 12.5% of the
- * request is wasted; between 64 and 128 the 16-byte alignment forces steps of 16, so the
- * waste is at most 15 bytes there.
+ * 8 (4368, 4672, 5040, 5456, 5952, 6544, 7280, 8192). Every class size is a multiple
+ * of 16, so every block is 16-byte aligned. For a request r >= 128 the next class is
+ * at most r/8 away, rounded up to a byte (911 bytes from 7281 to 8192), so no more than
+ * 12.5% of the request is wasted; between 64 and 128 the 16-byte alignment forces steps
+ * of 16, so the waste is at most 15 bytes there.
  * Power-of-two classes exist at every doubling, which is what aligned allocation uses.
  */
 #ifndef EBB_SIZECLASS_H
