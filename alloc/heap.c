@@ -410,8 +410,10 @@ static ebb_heap_t *acquire_heap(void)
         abandoned_heaps = heap->abandoned_next;
         heap->abandoned_next = NULL;
     } else {
-        heap = ebb_meta_alloc_aligned(sizeof(ebb_heap_t), _Alignof(ebb_heap_t));
+        char *mem = ebb_meta_alloc_aligned(EBB_CACHE_SLOTS_BYTES + sizeof(ebb_heap_t), 4096);
+        heap = mem ? (ebb_heap_t *)(mem + EBB_CACHE_SLOTS_BYTES) : NULL;
         if (heap) {
+            heap->cache_slots = (void **)mem;
             for (unsigned c = 0; c < EBB_CLASSES; c++)
                 heap->current[c] = &ebb_empty_span;
             ebb_cache_setup(heap);
@@ -591,7 +593,7 @@ static void purge_kept(ebb_heap_t *heap)
     if (ebb_opt.decay_ms < 0)
         return;
     purge_free_pages(heap, PURGE_NOW, ebb_now_ms()); /* little left if collected purging */
-    ebb_os_purge(heap->cache_slots, sizeof heap->cache_slots, EBB_CLASSES);
+    ebb_os_purge(heap->cache_slots, EBB_CACHE_SLOTS_BYTES, EBB_CLASSES);
 }
 
 /* pthread key destructor: the exiting thread's empty spans go back to the pool, and its

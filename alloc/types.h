@@ -214,15 +214,20 @@ typedef struct ebb_bin {
  * the bins' real sizes use the first 1329, and only pages a thread touched are
  * resident. */
 #define EBB_CACHE_SLOTS 3072
+#define EBB_CACHE_SLOTS_BYTES (EBB_CACHE_SLOTS * sizeof(void *))
+_Static_assert(EBB_CACHE_SLOTS_BYTES % 4096 == 0, "slots fill whole pages");
 
 /* A heap. current[c] is the span malloc pops from for class c; it is the static empty
  * span when the heap has none, so the fast path never tests for NULL. current[c] is
  * always the first span of queue[c] (or the empty span). */
 typedef struct ebb_heap {
-    /* The bins' stacks, one after another; whole pages of their own, which a thread's
-     * exit purges (heaps are kept for reuse, and each thread's stacks would otherwise
-     * keep up to 11 KiB resident for as long as the process lives). */
-    void *cache_slots[EBB_CACHE_SLOTS] __attribute__((aligned(4096)));
+    /* The bins' stacks, one after another: EBB_CACHE_SLOTS_BYTES on whole pages of
+     * their own, just below the heap, which a thread's exit purges (heaps are kept for
+     * reuse, and each thread's stacks would otherwise keep up to 11 KiB resident for as
+     * long as the process lives). NULL in the static heaps (the empty and orphan
+     * heaps, which never cache): inside them, the stacks were 48 KiB of initialised
+     * data that every process mapped resident. */
+    void **cache_slots;
     ebb_span_t *current[EBB_CLASSES];
     ebb_span_list_t queue[EBB_CLASSES];
     ebb_span_list_t full;
@@ -249,6 +254,5 @@ typedef struct ebb_heap {
     size_t kept_free;                   /* then: the bytes of its free blocks */
     ebb_bin_t bin[EBB_CLASSES];          /* max 0 from EBB_CACHED_CLASSES on */
 } ebb_heap_t;
-_Static_assert(sizeof(((ebb_heap_t *)0)->cache_slots) % 4096 == 0, "slots fill whole pages");
 
 #endif /* EBB_TYPES_H */
