@@ -410,6 +410,7 @@ static ebb_heap_t *acquire_heap(void)
         abandoned_heaps = heap->abandoned_next;
         heap->abandoned_next = NULL;
     } else {
+        /* page-aligned: the stacks are purged as whole pages */
         char *mem = ebb_meta_alloc_aligned(EBB_CACHE_SLOTS_BYTES + sizeof(ebb_heap_t), 4096);
         heap = mem ? (ebb_heap_t *)(mem + EBB_CACHE_SLOTS_BYTES) : NULL;
         if (heap) {

@@ -224,9 +224,9 @@ typedef struct ebb_heap {
     /* The bins' stacks, one after another: EBB_CACHE_SLOTS_BYTES on whole pages of
      * their own, just below the heap, which a thread's exit purges (heaps are kept for
      * reuse, and each thread's stacks would otherwise keep up to 11 KiB resident for as
-     * long as the process lives). NULL in the static heaps (the empty and orphan
-     * heaps, which never cache): inside them, the stacks were 48 KiB of initialised
-     * data that every process mapped resident. */
+     * long as the process lives). Not inside the struct: the static heaps (the empty
+     * and orphan heaps, which never cache, cache_slots NULL) would carry them as 48 KiB
+     * of initialised data that every process maps resident. */
     void **cache_slots;
     ebb_span_t *current[EBB_CLASSES];
     ebb_span_list_t queue[EBB_CLASSES];
