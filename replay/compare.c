@@ -136,14 +136,14 @@ static void package_version(const char *alloc, char *out, size_t n)
 
 /* One replay of the program in fd (trace t); false if it failed (reported). */
 static bool run_one(const char *dir, const cmp_trace_t *t, int fd, const char *alloc,
-                    const char *alloc_path, int run, long settle_ms, double *v)
+                    const char *alloc_path, int run, const cmp_results_t *r, double *v)
 {
     char json[PATH_MAX], csv[PATH_MAX];
     snprintf(json, sizeof json, "%s/runs/%s__%s__%d.json", dir, t->name, alloc, run + 1);
     snprintf(csv, sizeof csv, "%s/timelines/%s__%s__%d.csv", dir, t->name, alloc, run + 1);
     replay_options_t opt = {.trace = t->path, .alloc_name = alloc,
                             .alloc_path = alloc_path[0] ? alloc_path : NULL, .json = json,
-                            .csv = csv, .settle_ms = settle_ms};
+                            .csv = csv, .settle_ms = r->settle_ms, .window = r->window};
     int st = replay_run_child(fd, &opt);
     char *text = read_file(json);
     bool ok = st == 0 && text;
@@ -182,7 +182,7 @@ static void progress(bool tty, int done, int total, double start, const char *tr
 static void usage(void)
 {
     fprintf(stderr, "usage: ebb compare [TRACES...] [--alloc LIST] [--runs N] [-o DIR]\n"
-                    "                   [--settle-ms N] [--check BUDGET]\n");
+                    "                   [--settle-ms N] [--window N] [--check BUDGET]\n");
 }
 
 int cmd_compare(int argc, char **argv)
@@ -195,6 +195,7 @@ int cmd_compare(int argc, char **argv)
     const char *dir = "ebb-compare", *alloc_list = NULL, *budget = NULL;
     r->runs = 3;
     r->settle_ms = 1000;
+    r->window = REPLAY_WINDOW;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--alloc") == 0 && v)
@@ -205,6 +206,8 @@ int cmd_compare(int argc, char **argv)
             dir = argv[++i];
         else if (strcmp(a, "--settle-ms") == 0 && v && atol(v) >= 0)
             r->settle_ms = atol(argv[++i]);
+        else if (strcmp(a, "--window") == 0 && v && atol(v) >= 0)
+            r->window = (uint64_t)atol(argv[++i]);
         else if (strcmp(a, "--check") == 0 && v)
             budget = argv[++i];
         else if (a[0] != '-' && r->ntraces < CMP_MAX_TRACES)
@@ -269,7 +272,7 @@ int cmd_compare(int argc, char **argv)
                 progress(tty, done, total, start, r->traces[t].name, r->allocs[a], run, r->runs);
                 cmp_cell_t *c = &r->cells[t][a];
                 if (fd >= 0 && run_one(dir, &r->traces[t], fd, r->allocs[a], r->alloc_paths[a],
-                                       run, r->settle_ms, c->v[c->nruns]))
+                                       run, r, c->v[c->nruns]))
                     c->nruns++;
                 else
                     failures++;

@@ -53,6 +53,7 @@ typedef struct cmp_results {
     char alloc_versions[CMP_MAX_ALLOCS][128];
     cmp_cell_t cells[CMP_MAX_TRACES][CMP_MAX_ALLOCS];
     long settle_ms;
+    uint64_t window; /* replay_options_t.window */
     double seconds;
 } cmp_results_t;
 

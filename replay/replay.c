@@ -5,12 +5,15 @@
  * allocator under test preloaded. The child maps the program, so nothing it measures
  * was allocated by the allocator under test: its own memory (program, object slots,
  * samples) comes from mmap and is touched before the baseline is taken. One replay
- * thread runs each recorded thread's calls freely; a thread waits only when it frees
- * (or reallocs) an object that another thread allocates and that has not been
- * allocated yet. Every block is written once per page, so its pages are resident. */
+ * thread runs each recorded thread's calls, started when the replay reaches the
+ * thread's first call and kept within a window of the trace's order ("Trace order"
+ * below); it also waits when it frees (or reallocs) an object that another thread
+ * allocates and that has not been allocated yet. Every block is written once per page,
+ * so its pages are resident. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -21,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,8 +66,21 @@ typedef struct rop {
 typedef struct program {
     uint64_t magic;
     uint64_t nthreads, nobjects, nevents, label_bytes, rop_offset, label_offset;
+    uint64_t order_offset; /* uint32_t indexes of the threads with operations, */
+    uint64_t nstarts;      /* nstarts of them, by the trace position of their first */
     uint64_t thread_start[TRACE_MAX_THREADS + 1]; /* index of each thread's first op */
 } program_t;
+
+typedef struct first_op {
+    uint64_t seq;
+    uint32_t thread;
+} first_op_t;
+
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const first_op_t *)a)->seq, y = ((const first_op_t *)b)->seq;
+    return (x > y) - (x < y);
+}
 
 /* ================= parent: trace -> program ================= */
 
@@ -149,8 +166,24 @@ int replay_build_program(const char *path, int *rc)
     }
     pg->thread_start[nthreads] = total;
     pg->label_offset = pg->rop_offset + total * sizeof(rop_t);
+    pg->order_offset = (pg->label_offset + labels.n + 7) & ~(uint64_t)7;
     trace_reader_close(r);
     free(sizes);
+    /* The order in which ordered replays start the threads. */
+    first_op_t *firsts = calloc(nthreads, sizeof *firsts);
+    uint32_t *order = calloc(nthreads, sizeof *order);
+    if (!firsts || !order) {
+        fprintf(stderr, "ebb: out of memory decoding %s\n", path);
+        *rc = 1;
+        return -1;
+    }
+    for (uint32_t t = 0; t < nthreads; t++)
+        if (per[t].n)
+            firsts[pg->nstarts++] = (first_op_t){((const rop_t *)per[t].p)->seq, t};
+    qsort(firsts, pg->nstarts, sizeof *firsts, by_seq);
+    for (uint64_t i = 0; i < pg->nstarts; i++)
+        order[i] = firsts[i].thread;
+    free(firsts);
 
     int fd = memfd_create("ebb-replay-program", 0);
     bool ok = fd >= 0 && write(fd, pg, sizeof *pg) == (ssize_t)sizeof *pg &&
@@ -166,6 +199,10 @@ int replay_build_program(const char *path, int *rc)
     }
     if (ok && labels.n)
         ok = write(fd, labels.p, labels.n) == (ssize_t)labels.n;
+    size_t order_bytes = pg->nstarts * sizeof *order;
+    if (ok && order_bytes)
+        ok = pwrite(fd, order, order_bytes, (off_t)pg->order_offset) == (ssize_t)order_bytes;
+    free(order);
     free(labels.p);
     free(per);
     free(pg);
@@ -197,6 +234,11 @@ typedef struct __attribute__((aligned(64))) thread_ctx {
     uint64_t failed;
     int64_t live_pending; /* not yet added to the global live counter */
     uint64_t done_pending;
+    uint64_t run;         /* the run (ORDER_SHIFT) of the operations counted in run_ops */
+    uint32_t run_ops;     /* operations done in it and not yet added to R.run_done */
+    uint32_t seen;        /* R.complete as last read */
+    struct thread_ctx *next_finished; /* on R.finished */
+    bool joined;
     pthread_t tid;
 } thread_ctx_t;
 
@@ -213,6 +255,14 @@ static struct {
     _Atomic int64_t peak_live;
     _Atomic uint64_t next_sample;
     _Atomic int go;
+    /* Trace order (see "Trace order" below). */
+    uint64_t window_runs;          /* 0: threads run freely */
+    uint64_t nruns;
+    _Atomic uint32_t *run_done;    /* operations done of each run */
+    _Atomic uint32_t complete;     /* runs done from the start: the futex word */
+    _Atomic uint32_t sleepers;     /* threads asleep on it, or about to be */
+    thread_ctx_t *_Atomic finished; /* threads done, not yet joined */
+    pthread_attr_t attr;
     pthread_mutex_t sample_lock;
     long baseline_rss;
     double t0;
@@ -302,10 +352,105 @@ static void publish(thread_ctx_t *c)
         take_sample(done, 0);
 }
 
-static void *wait_slot(uint64_t id)
+/* ---- Trace order ----
+ * Replay threads run at once but keep close to the order the trace recorded: the
+ * operation at trace position s starts only once every operation more than `window`
+ * positions before it is done (counted in runs of ORDER_RUN positions, so the window is
+ * rounded up to a multiple of ORDER_RUN). Left free, a thread runs as far
+ * ahead as the scheduler lets it, and what the replay measures (peak live bytes, how
+ * many threads are alive at once, which heap a block is freed into) becomes the
+ * scheduler's, not the program's: a producer runs thousands of messages ahead of its
+ * consumer, and 400 short-lived threads the program ran one after another are all
+ * alive at once. Every event of the trace is an operation of one thread, so a run of
+ * ORDER_RUN positions is done when ORDER_RUN operations in it are (the last run: the
+ * rest). A thread adds its count for a run when it leaves the run and before it waits,
+ * so that what others wait for is never its own count; whoever completes the lowest
+ * unfinished run moves R.complete on. The thread holding the lowest pending position
+ * can always go on (what it waits for comes earlier in the trace), so this cannot
+ * deadlock. */
+#define ORDER_SHIFT 6
+#define ORDER_RUN (1u << ORDER_SHIFT)
+
+static uint32_t run_size(uint64_t run)
+{
+    uint64_t end = (run + 1) << ORDER_SHIFT;
+    return end <= R.pg->nevents ? ORDER_RUN : (uint32_t)(R.pg->nevents - (run << ORDER_SHIFT));
+}
+
+static void futex(_Atomic uint32_t *word, int op, uint32_t val)
+{
+    syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+}
+
+/* Adds the thread's pending count to its run; moves R.complete past every finished run.
+ * Sequentially consistent throughout: a thread completing run k+1 while k is open
+ * either sees k complete (and advances) or the thread completing k sees k+1's count. */
+static void order_flush(thread_ctx_t *c)
+{
+    if (!c->run_ops)
+        return;
+    atomic_fetch_add(&R.run_done[c->run], c->run_ops);
+    c->run_ops = 0;
+    uint32_t f = atomic_load(&R.complete);
+    bool moved = false;
+    while (f < R.nruns && atomic_load(&R.run_done[f]) == run_size(f)) {
+        if (atomic_compare_exchange_strong(&R.complete, &f, f + 1)) {
+            f++;
+            moved = true;
+        }
+    }
+    if (moved && atomic_load(&R.sleepers))
+        futex(&R.complete, FUTEX_WAKE, INT32_MAX);
+}
+
+static bool order_allows(uint64_t run, uint32_t complete)
+{
+    return run < complete + R.window_runs;
+}
+
+/* Waits until the operations of `run` may start. */
+static void order_wait(thread_ctx_t *c, uint64_t run)
+{
+    if (order_allows(run, c->seen))
+        return;
+    c->seen = atomic_load(&R.complete);
+    if (order_allows(run, c->seen))
+        return;
+    order_flush(c);
+    for (unsigned spins = 0; spins < 2000; spins++) {
+        __builtin_ia32_pause();
+        c->seen = atomic_load(&R.complete);
+        if (order_allows(run, c->seen))
+            return;
+    }
+    /* Counted before the check, so that a thread moving R.complete after the check
+     * sees the sleeper and wakes it (the futex re-checks the word). */
+    atomic_fetch_add(&R.sleepers, 1);
+    while (!order_allows(run, c->seen = atomic_load(&R.complete)))
+        futex(&R.complete, FUTEX_WAIT, c->seen);
+    atomic_fetch_sub(&R.sleepers, 1);
+}
+
+/* Before each operation: count the previous run's operations when leaving it, then wait
+ * for this one's turn. */
+static void order_enter(thread_ctx_t *c, uint64_t seq)
+{
+    if (!R.window_runs)
+        return;
+    uint64_t run = seq >> ORDER_SHIFT;
+    if (run != c->run) {
+        order_flush(c);
+        c->run = run;
+    }
+    order_wait(c, run);
+}
+
+static void *wait_slot(thread_ctx_t *c, uint64_t id)
 {
     void *p;
     unsigned spins = 0;
+    if (!atomic_load_explicit(&R.slots[id], memory_order_acquire))
+        order_flush(c); /* the thread making it may be waiting for this one's count */
     while ((p = atomic_load_explicit(&R.slots[id], memory_order_acquire)) == NULL) {
         if (++spins < 100)
             __builtin_ia32_pause();
@@ -335,6 +480,7 @@ static void *run_thread(void *arg)
         const rop_t *o = &c->ops[i];
         void *p = NULL, *old = NULL;
         uint64_t bytes = o->size, t0, t1;
+        order_enter(c, o->seq);
         switch (o->op) {
         case OP_MALLOC:
         case OP_CALLOC:
@@ -376,7 +522,7 @@ static void *run_thread(void *arg)
             break;
         case OP_REALLOC:
             if (o->old) {
-                old = wait_slot(o->old);
+                old = wait_slot(c, o->old);
                 if (old == FAILED_SLOT)
                     old = NULL;
             }
@@ -404,7 +550,7 @@ static void *run_thread(void *arg)
             break;
         case OP_FREE:
         case OP_FREE_SIZED:
-            p = wait_slot(o->id);
+            p = wait_slot(c, o->id);
             if (p != FAILED_SLOT) {
                 t0 = ticks();
                 free(p);
@@ -421,11 +567,45 @@ static void *run_thread(void *arg)
         default:
             break;
         }
+        c->run_ops += R.window_runs != 0;
         if (++c->done_pending >= 256)
             publish(c);
     }
     publish(c);
+    order_flush(c);
+    /* for the main thread to join (and the stack to go back to the thread library) */
+    thread_ctx_t *head = atomic_load(&R.finished);
+    do
+        c->next_finished = head;
+    while (!atomic_compare_exchange_weak(&R.finished, &head, c));
     return NULL;
+}
+
+static bool start_thread(thread_ctx_t *c)
+{
+    if (pthread_create(&c->tid, &R.attr, run_thread, c) == 0)
+        return true;
+    fprintf(stderr, "ebb: replay: cannot create a thread\n");
+    return false;
+}
+
+/* Ordered replay: starts each thread when the replay reaches its first operation, as the
+ * program started it, and joins the threads that are done meanwhile, as a program
+ * would, so that their stacks are reused rather than all kept to the end. */
+static bool start_threads(thread_ctx_t *ctx, const uint32_t *order)
+{
+    thread_ctx_t self = {0};
+    for (uint64_t i = 0; i < R.pg->nstarts; i++) {
+        thread_ctx_t *c = &ctx[order[i]];
+        order_wait(&self, c->ops[0].seq >> ORDER_SHIFT);
+        for (thread_ctx_t *d = atomic_exchange(&R.finished, NULL); d; d = d->next_finished) {
+            pthread_join(d->tid, NULL);
+            d->joined = true;
+        }
+        if (!start_thread(c))
+            return false;
+    }
+    return true;
 }
 
 static void *map_anon(size_t n)
@@ -463,19 +643,27 @@ static int child_main(int fd, const replay_options_t *opt)
         fprintf(stderr, "ebb: replay: out of memory\n");
         return 1;
     }
+    R.nruns = (R.pg->nevents + ORDER_RUN - 1) >> ORDER_SHIFT;
+    if (opt->window && R.nruns < (1u << 31)) {
+        R.window_runs = (opt->window + ORDER_RUN - 1) >> ORDER_SHIFT;
+        R.run_done = map_anon(R.nruns * sizeof *R.run_done);
+        if (!R.run_done) {
+            fprintf(stderr, "ebb: replay: out of memory\n");
+            return 1;
+        }
+    }
     pthread_mutex_init(&R.sample_lock, NULL);
     atomic_store(&R.next_sample, R.sample_every);
 
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_init(&R.attr);
+    pthread_attr_setstacksize(&R.attr, 256 * 1024);
     for (uint64_t t = 0; t < R.pg->nthreads; t++) {
         ctx[t].ops = ops + R.pg->thread_start[t];
         ctx[t].nops = R.pg->thread_start[t + 1] - R.pg->thread_start[t];
-        if (pthread_create(&ctx[t].tid, &attr, run_thread, &ctx[t]) != 0) {
-            fprintf(stderr, "ebb: replay: cannot create thread %llu\n", (unsigned long long)t);
+        /* Free-running: every thread exists before the start; ordered: each one is
+         * started when the replay reaches its first operation (start_threads). */
+        if (!R.window_runs && !start_thread(&ctx[t]))
             return 1;
-        }
     }
     /* Baseline: everything of the replayer's own is in place. */
     int cr = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
@@ -492,8 +680,11 @@ static int child_main(int fd, const replay_options_t *opt)
     uint64_t tick0 = ticks();
     take_sample(0, 0);
     atomic_store_explicit(&R.go, 1, memory_order_release);
+    if (R.window_runs && !start_threads(ctx, (const uint32_t *)(base + R.pg->order_offset)))
+        return 1;
     for (uint64_t t = 0; t < R.pg->nthreads; t++)
-        pthread_join(ctx[t].tid, NULL);
+        if (ctx[t].tid && !ctx[t].joined)
+            pthread_join(ctx[t].tid, NULL);
     double run = now_s() - R.t0;
     uint64_t tick1 = ticks();
     take_sample(R.pg->nevents, 0);
@@ -619,12 +810,14 @@ bool replay_resolve_allocator(const char *name, char *path, size_t n)
 static void replay_usage(void)
 {
     fprintf(stderr, "usage: ebb replay TRACE [--alloc glibc|jemalloc|mimalloc|tcmalloc|ebb|PATH.so]\n"
-                    "                  [--json FILE] [--csv FILE] [--settle-ms N] [--sample-every N]\n");
+                    "                  [--json FILE] [--csv FILE] [--settle-ms N] [--sample-every N]\n"
+                    "                  [--window N]\n");
 }
 
 int cmd_replay(int argc, char **argv)
 {
-    replay_options_t opt = {.alloc_name = "glibc", .settle_ms = 1000, .sample_every = 0};
+    replay_options_t opt = {.alloc_name = "glibc", .settle_ms = 1000, .sample_every = 0,
+                            .window = REPLAY_WINDOW};
     const char *child_fd = NULL, *label = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -639,6 +832,8 @@ int cmd_replay(int argc, char **argv)
             opt.settle_ms = atol(argv[++i]);
         else if (strcmp(a, "--sample-every") == 0 && v && atol(v) > 0)
             opt.sample_every = (uint64_t)atol(argv[++i]);
+        else if (strcmp(a, "--window") == 0 && v && atol(v) >= 0)
+            opt.window = (uint64_t)atol(argv[++i]);
         else if (strcmp(a, "--child-fd") == 0 && v)
             child_fd = argv[++i];
         else if (strcmp(a, "--child-label") == 0 && v)
@@ -692,10 +887,11 @@ int replay_run_child(int fd, const replay_options_t *optp)
         return 1;
     }
     if (pid == 0) {
-        char fdbuf[32], every[32], settle[32];
+        char fdbuf[32], every[32], settle[32], window[32];
         snprintf(fdbuf, sizeof fdbuf, "%d", fd);
         snprintf(every, sizeof every, "%llu", (unsigned long long)opt.sample_every);
         snprintf(settle, sizeof settle, "%ld", opt.settle_ms);
+        snprintf(window, sizeof window, "%llu", (unsigned long long)opt.window);
         if (opt.alloc_path)
             setenv("LD_PRELOAD", opt.alloc_path, 1);
         else
@@ -715,6 +911,8 @@ int replay_run_child(int fd, const replay_options_t *optp)
         args[k++] = strdup(every);
         args[k++] = strdup("--settle-ms");
         args[k++] = strdup(settle);
+        args[k++] = strdup("--window");
+        args[k++] = strdup(window);
         if (opt.json) {
             args[k++] = strdup("--json");
             args[k++] = strdup(opt.json);

@@ -14,7 +14,11 @@ typedef struct replay_options {
     const char *csv;        /* timeline file, or NULL */
     long settle_ms;         /* wait before the settled measurement */
     uint64_t sample_every;  /* events between timeline samples; 0: about 2000 samples */
+    uint64_t window;        /* trace order: how many events a thread may run ahead of the
+                               earliest one not done (rounded up to 64); 0: no limit */
 } replay_options_t;
+
+#define REPLAY_WINDOW 1024
 
 /* name: glibc, jemalloc, mimalloc, tcmalloc, ebb or a path to a .so; path "" for glibc.
  * False if it is not installed. */

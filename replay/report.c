@@ -105,8 +105,13 @@ static int write_summary(const cmp_results_t *r, const char *dir)
                "measured above the replayer's own baseline; *settled* is after the replay "
                "freed what it frees, %ld ms passed and one more allocation call was made; "
                "*slack* = settled RSS − live bytes. Ratios are to glibc, from the same "
-               "runs.\n",
+               "runs. ",
             r->runs, r->runs > 1 ? "s" : "", r->settle_ms);
+    if (r->window)
+        fprintf(f, "Threads kept within %llu events of the trace's order.\n",
+                (unsigned long long)r->window);
+    else
+        fprintf(f, "Threads run freely, waiting only for objects not yet made.\n");
     int g = find_alloc(r, "glibc");
     for (int t = 0; t < r->ntraces; t++) {
         const cmp_trace_t *tr = &r->traces[t];
@@ -182,8 +187,9 @@ static int write_json(const cmp_results_t *r, const char *dir)
     fprintf(f, ", \"cores\": %ld, \"memory_bytes\": %ld, \"kernel\": ", sysconf(_SC_NPROCESSORS_ONLN),
             sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE));
     cli_json_str(f, u.release);
-    fprintf(f, "},\n  \"runs\": %d,\n  \"settle_ms\": %ld,\n  \"seconds\": %.1f,\n"
-               "  \"metrics\": [", r->runs, r->settle_ms, r->seconds);
+    fprintf(f, "},\n  \"runs\": %d,\n  \"settle_ms\": %ld,\n  \"window\": %llu,\n"
+               "  \"seconds\": %.1f,\n  \"metrics\": [",
+            r->runs, r->settle_ms, (unsigned long long)r->window, r->seconds);
     for (int m = 0; m < M_COUNT; m++)
         fprintf(f, "%s\"%s\"", m ? ", " : "", cmp_metrics[m].key);
     fprintf(f, "],\n  \"allocators\": [");

@@ -45,6 +45,31 @@ threads)
     done
     echo "ok: 4 threads with cross-thread frees recorded in order and replayed"
     ;;
+order)
+    # Replay threads keep to the trace's order: the live bytes a multi-threaded replay
+    # reaches stay near the trace's own peak (left free, the producer of prodcons runs
+    # megabytes ahead of its consumer and the 400 threads of threads all live at once).
+    traces=$(realpath "$(dirname "$0")/../../traces")
+    for t in prodcons threads server; do
+        peak=$(field "peak live" <("$ebb" info "$traces/$t.trace"))
+        for a in glibc ebb; do
+            for spec in "64 5" "default 8"; do
+                set -- $spec
+                opt=(); [ "$1" = default ] || opt=(--window "$1")
+                "$ebb" replay "$traces/$t.trace" --alloc $a --settle-ms 0 "${opt[@]}" \
+                    >"$work/json" || fail "$t under $a, window $1: replay failed"
+                got=$(field peak_live "$work/json")
+                # window 64: within 5/4 of the trace's peak; the default: within 8/4
+                [ $((got * 4)) -le $((peak * $2)) ] ||
+                    fail "$t under $a, window $1: peak live $got, the trace's $peak"
+                [ "$(field failed_calls "$work/json")" = 0 ] || fail "$t: failed calls"
+            done
+        done
+        "$ebb" replay "$traces/$t.trace" --alloc ebb --settle-ms 0 --window 0 >"$work/json" ||
+            fail "$t: free-running replay failed"
+        echo "ok: $t (trace peak $peak live bytes) replayed in order"
+    done
+    ;;
 fork)
     "$ebb" record -o "$work/t" -- "$workload" fork 2>"$work/err" || fail "record failed"
     n=$(ls "$work"/t* | wc -l)
