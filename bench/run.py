@@ -14,7 +14,10 @@ Groups (all by default):
 Every measured case runs as its own process, so its peak RSS (wait4) is its own. Runs
 are interleaved: round r runs every case under every allocator before round r + 1,
 so machine noise hits them alike; figures are medians of the rounds with min-max.
-Ratios are ebb's figure over the best other allocator's, within this run.
+Ratios are ebb's figure over the best other allocator's, round by round (the allocators
+of a case run back to back, so each round compares them under the same machine load),
+and the median of those per-round ratios: on a shared machine whose speed changes
+between rounds, a ratio of medians would compare rounds of different speeds.
 Writes DIR/summary.md and DIR/results.json and prints the summary.
 
 usage: bench/run.py [--runs N] [--build DIR] [-o DIR] [--groups LIST] [CASE...]"""
@@ -209,6 +212,17 @@ def fmt(v):
     return f"{v:.2f}"
 
 
+def paired_ratio(samples, c, others):
+    """Median over rounds of ebb's value over the lowest other value of that round; the
+    ratio of medians when the rounds do not line up (a failed run)."""
+    rounds = len(samples["ebb"][c])
+    if all(len(samples[n][c]) == rounds and min(samples[n][c]) > 0 for n in others):
+        return statistics.median(samples["ebb"][c][r] / min(samples[n][c][r] for n in others)
+                                 for r in range(rounds))
+    return (statistics.median(samples["ebb"][c]) /
+            min(statistics.median(samples[n][c]) for n in others))
+
+
 def table(title, unit, cases, names, samples, describe, with_range=True):
     """Markdown table of medians; the last column is ebb over the best other."""
     lines = [f"### {title} ({unit}, lower is better)", ""]
@@ -233,8 +247,7 @@ def table(title, unit, cases, names, samples, describe, with_range=True):
             cells.append(f"**{cell}**" if med[n] == best else cell)
         row = f"| {c} | " + " | ".join(cells) + " |"
         if "ebb" in med and others:
-            best_other = min(med[n] for n in others if n in med)
-            ratios[c] = med["ebb"] / best_other
+            ratios[c] = paired_ratio(samples, c, [n for n in others if n in med])
             row += f" {ratios[c]:.2f} |"
         lines.append(row)
     lines += ["", "Cases: " + "; ".join(f"`{c}`: {describe[c]}" for c in cases) + ".", ""]
@@ -277,7 +290,8 @@ def main():
     summary = ["# ebb benchmark suite", "",
                f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
                f"{results['machine']['memory_mib']} MiB, Linux {results['machine']['kernel']}. "
-               f"Medians of {args.runs} interleaved runs (min–max). **Bold**: the best.", ""]
+               f"Medians of {args.runs} interleaved runs (min–max). **Bold**: the best. "
+               f"ebb / best other: the median of the per-run ratios.", ""]
     micro_exe = os.path.join(build_dir, "bench", "bench_micro")
     work_exe = os.path.join(build_dir, "bench", "bench_workloads")
     peak_exe = os.path.join(build_dir, "bench", "bench_peak")
