@@ -20,7 +20,8 @@ and the median of those per-round ratios: on a shared machine whose speed change
 between rounds, a ratio of medians would compare rounds of different speeds.
 Writes DIR/summary.md and DIR/results.json and prints the summary.
 
-usage: bench/run.py [--runs N] [--build DIR] [-o DIR] [--groups LIST] [CASE...]"""
+usage: bench/run.py [--runs N] [--build DIR] [-o DIR] [--groups LIST] [CASE...]
+       bench/run.py --render DIR   (rewrite DIR/summary.md from DIR/results.json)"""
 import argparse
 import json
 import os
@@ -254,6 +255,54 @@ def table(title, unit, cases, names, samples, describe, with_range=True):
     return "\n".join(lines), ratios
 
 
+def render(results, out):
+    """The Markdown summary of a run from its results (and the memory and replay
+    reports it embeds from out/)."""
+    m = results["machine"]
+    summary = ["# ebb benchmark suite", "",
+               f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB, Linux "
+               f"{m['kernel']}. Medians of {results['runs']} interleaved runs (min–max). "
+               f"**Bold**: the best. ebb / best other: the median of the per-run ratios.",
+               ""]
+    describe = {**MICRO, **WORKLOADS, **REAL}
+    for g, group in results["groups"].items():
+        if g == "memory":
+            with open(os.path.join(out, "memory.md")) as f:
+                body = f.read().split("\n", 1)[1].replace("\n### ", "\n#### ")
+            summary += ["### memory (bench/memory.py)", body]
+            continue
+        if g == "replay":
+            with open(os.path.join(out, "replay", "summary.md")) as f:
+                body = f.read().split("\n", 1)[1]
+            summary += ["### replay (ebb compare; full report in replay/index.html)",
+                        body.replace("\n## ", "\n#### ")]
+            continue
+        samples = group["samples"]
+        names = list(samples)
+        cases = list(samples[names[0]])
+        text, group["ratio_to_best_other"] = table(
+            f"{g}: time" if g != "callgrind" else "callgrind: instructions", UNITS[g],
+            cases, names, samples, describe, with_range=g not in ("callgrind", "real"))
+        summary.append(text)
+        if "peak_rss_bytes" in group:
+            rss = group["peak_rss_bytes"]
+            rss_mib = {n: {c: [v / 2**20 for v in rss[n][c]] for c in cases} for n in names}
+            rtext, group["rss_ratio_to_lowest_other"] = table(
+                f"{g}: peak RSS", "MiB", cases, names, rss_mib, describe, with_range=False)
+            summary.append(rtext)
+    return "\n".join(summary)
+
+
+def write(results, out):
+    text = render(results, out)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(text)
+    print(f"\nwritten: {out}/summary.md, {out}/results.json", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -261,8 +310,14 @@ def main():
     ap.add_argument("-o", "--out", default=os.path.join(ROOT, "out", "bench"))
     ap.add_argument("--groups", default=",".join(GROUPS),
                     help="comma-separated subset of " + ",".join(GROUPS))
+    ap.add_argument("--render", metavar="DIR",
+                    help="measure nothing: rewrite DIR/summary.md from DIR/results.json")
     ap.add_argument("cases", nargs="*", help="only these cases (of any group)")
     args = ap.parse_args()
+    if args.render:
+        with open(os.path.join(args.render, "results.json")) as f:
+            write(json.load(f), args.render)
+        return
     groups = [g for g in args.groups.split(",") if g]
     for g in groups:
         if g not in GROUPS:
@@ -287,11 +342,6 @@ def main():
     start = time.time()
     results = {"machine": machine(), "runs": args.runs, "allocators": dict(avail),
                "missing": missing, "groups": {}}
-    summary = ["# ebb benchmark suite", "",
-               f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
-               f"{results['machine']['memory_mib']} MiB, Linux {results['machine']['kernel']}. "
-               f"Medians of {args.runs} interleaved runs (min–max). **Bold**: the best. "
-               f"ebb / best other: the median of the per-run ratios.", ""]
     micro_exe = os.path.join(build_dir, "bench", "bench_micro")
     work_exe = os.path.join(build_dir, "bench", "bench_workloads")
     peak_exe = os.path.join(build_dir, "bench", "bench_peak")
@@ -312,48 +362,24 @@ def main():
             measure_real(cases, build_dir, avail, args.runs, samples, rss, args.out)
         else:
             measure_callgrind(cases, micro_exe, avail, samples)
-        describe = {**MICRO, **WORKLOADS, **REAL}
-        text, ratios = table(f"{g}: time" if g != "callgrind" else "callgrind: instructions",
-                             UNITS[g], cases, names, samples, describe,
-                             with_range=g not in ("callgrind", "real"))
-        summary.append(text)
-        group = {"unit": UNITS[g], "samples": samples, "ratio_to_best_other": ratios}
+        group = {"unit": UNITS[g], "samples": samples}
         if g != "callgrind":
-            rss_mib = {n: {c: [v / 2**20 for v in rss[n][c]] for c in cases} for n in names}
-            rtext, rratios = table(f"{g}: peak RSS", "MiB", cases, names, rss_mib, describe,
-                                   with_range=False)
-            summary.append(rtext)
             group["peak_rss_bytes"] = rss
-            group["rss_ratio_to_lowest_other"] = rratios
         results["groups"][g] = group
     if "memory" in groups:
         print("bench: memory (bench/memory.py)", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "memory.py"), "--runs",
                         str(min(args.runs, 3)), "--build", build_dir, "-o", args.out],
                        check=True, stdout=subprocess.DEVNULL)
-        with open(os.path.join(args.out, "memory.md")) as f:
-            body = f.read().split("\n", 1)[1].replace("\n### ", "\n#### ")
-        summary += ["### memory (bench/memory.py)", body]
         results["groups"]["memory"] = {"report": "memory.json"}
     if "replay" in groups:
-        dest = os.path.join(args.out, "replay")
         print("bench: replay (ebb compare)", file=sys.stderr, flush=True)
         subprocess.run([os.path.join(build_dir, "ebb"), "compare", "--runs",
-                        str(min(args.runs, 3)), "-o", dest], check=True,
-                       stdout=subprocess.DEVNULL)
-        with open(os.path.join(dest, "summary.md")) as f:
-            body = f.read().split("\n", 1)[1]
-        summary += ["### replay (ebb compare; full report in replay/index.html)",
-                    body.replace("\n## ", "\n#### ")]
+                        str(min(args.runs, 3)), "-o", os.path.join(args.out, "replay")],
+                       check=True, stdout=subprocess.DEVNULL)
         results["groups"]["replay"] = {"report": "replay/results.json"}
     results["seconds"] = round(time.time() - start, 1)
-    text = "\n".join(summary)
-    with open(os.path.join(args.out, "summary.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    print(text)
-    print(f"\nwritten: {args.out}/summary.md, {args.out}/results.json", file=sys.stderr)
+    write(results, args.out)
 
 
 if __name__ == "__main__":
