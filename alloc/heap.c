@@ -640,6 +640,8 @@ static void heap_thread_exit(void *arg)
      * every exit made a program that starts and ends many threads walk every free list
      * of every heap each time (larson: 300 -> 240 ms). */
     collect_abandoned(true, EBB_COLLECT_SPANS, others ? KEPT_FREE_MAX : 0);
+    if (ebb_opt.decay_ms < 0)
+        return; /* EBB_DECAY_MS=-1: nothing is purged but by malloc_trim */
     ebb_pool_decay_to(others ? EXIT_KEEP : 0);
     ebb_large_decay(true);
 }

@@ -424,7 +424,7 @@ static void return_span(ebb_span_t *s)
     ebb_unlock(&ebb_pool_lock);
     if (unmap)
         unmap_chunk(unmap);
-    if (over)
+    if (over && ebb_opt.decay_ms >= 0) /* -1: never purged but by malloc_trim */
         decay(false, limit - limit / OVER_LIMIT_DROP);
 }
 

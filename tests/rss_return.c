@@ -256,6 +256,52 @@ static void quiet_then(bool one_call)
                   one_call);
 }
 
+/* "never" (run with EBB_DECAY_MS=-1): threads allocate and free 40 MiB of 100-byte
+ * blocks and 16 MiB of 64 KiB ones and exit, far more than the pool keeps dirty and
+ * what exiting threads keep; neither their exits nor the default decay delay and one
+ * more call purge anything; malloc_trim(0) still gives it all back. */
+static void *churn_and_exit(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < N_SMALL; i++) {
+        small[i] = T_MALLOC(100);
+        memset(small[i], 1, 100);
+    }
+    for (int i = 0; i < N_SMALL; i++)
+        T_FREE(small[i]);
+    for (int i = 0; i < 256; i++) {
+        mid[i] = T_MALLOC(64 * 1024);
+        memset(mid[i], 1, 64 * 1024);
+    }
+    for (int i = 0; i < 256; i++)
+        T_FREE(mid[i]);
+    return NULL;
+}
+
+static void never_case(void)
+{
+    size_t base = rss();
+    for (int t = 0; t < 2; t++) {
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, churn_and_exit, NULL) == 0);
+        pthread_join(th, NULL);
+    }
+    size_t full = rss();
+    struct timespec ts = {0, 600000000}; /* past the default delay, 250 ms */
+    nanosleep(&ts, NULL);
+    T_FREE(T_MALLOC(100));
+    size_t kept = rss();
+    report("never purged", base, full, kept);
+    CHECKF(above(base, full) > 30 * MiB, "%zu KiB resident once the threads exited: purged",
+           above(base, full) >> 10);
+    CHECKF(above(base, kept) + MiB >= above(base, full), "RSS fell from %zu to %zu KiB",
+           above(base, full) >> 10, above(base, kept) >> 10);
+    T_TRIM(0);
+    size_t trimmed = rss();
+    report("then trimmed", base, full, trimmed);
+    CHECKF(above(base, trimmed) < 2 * MiB, "trim left %zu KiB", above(base, trimmed) >> 10);
+}
+
 /* "consumer" (run with EBB_DECAY_MS=100): threads make blocks and exit, leaving them; a
  * thread that never allocates frees them all and exits; then one malloc/free pair
  * after the delay. The consumer's frees go into heaps of exited threads, which nothing
@@ -315,6 +361,10 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "consumer") == 0) {
         consumer_case();
         return check_report("rss-consumer-" T_VARIANT);
+    }
+    if (argc > 1 && strcmp(argv[1], "never") == 0) {
+        never_case();
+        return check_report("rss-never-" T_VARIANT);
     }
     if (argc > 1 && strcmp(argv[1], "quiet") == 0) {
         quiet_then(true);
