@@ -95,6 +95,16 @@ static void ratio_text(const cmp_results_t *r, int t, int a, int m, char *out, s
         snprintf(out, n, "%.2f", c->median[m] / gc->median[m]);
 }
 
+/* How the replays kept their threads in order (replay_options_t.window). */
+static void write_order(FILE *f, const cmp_results_t *r)
+{
+    if (r->window)
+        fprintf(f, "Threads kept within %llu events of the trace's order.",
+                (unsigned long long)r->window);
+    else
+        fprintf(f, "Threads run freely, waiting only for objects not yet made.");
+}
+
 static int write_summary(const cmp_results_t *r, const char *dir)
 {
     FILE *f = cli_fopen_in(dir, "summary.md", "w");
@@ -107,11 +117,8 @@ static int write_summary(const cmp_results_t *r, const char *dir)
                "*slack* = settled RSS − live bytes. Ratios are to glibc, from the same "
                "runs. ",
             r->runs, r->runs > 1 ? "s" : "", r->settle_ms);
-    if (r->window)
-        fprintf(f, "Threads kept within %llu events of the trace's order.\n",
-                (unsigned long long)r->window);
-    else
-        fprintf(f, "Threads run freely, waiting only for objects not yet made.\n");
+    write_order(f, r);
+    fprintf(f, "\n");
     int g = find_alloc(r, "glibc");
     for (int t = 0; t < r->ntraces; t++) {
         const cmp_trace_t *tr = &r->traces[t];
@@ -354,9 +361,10 @@ static int write_html(const cmp_results_t *r, const char *dir, bool plots, const
                "<h1>ebb compare</h1>\n<p>Medians of %d run%s (min–max), best of each column "
                "highlighted. Settled: %ld ms after the replay, plus one allocation call. "
                "Files: <a href=\"summary.md\">summary.md</a>, <a href=\"results.json\">"
-               "results.json</a>, per-run timelines in <a href=\"timelines/\">timelines/</a>."
-               "</p>\n",
+               "results.json</a>, per-run timelines in <a href=\"timelines/\">timelines/</a>. ",
             r->runs, r->runs > 1 ? "s" : "", r->settle_ms);
+    write_order(f, r);
+    fprintf(f, "</p>\n");
     if (!plots)
         fprintf(f, "<p><em>gnuplot is not installed: no plots were drawn.</em></p>\n");
     if (summary_plotted)
