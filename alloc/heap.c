@@ -27,7 +27,7 @@ ebb_lock_t ebb_orphan_lock = EBB_LOCK_INIT;
  * time, so that none misses frees made while another holds the heaps. */
 ebb_lock_t ebb_collect_lock = EBB_LOCK_INIT;
 /* Under the pool lock: collect_abandoned has taken the abandoned heaps off their list. */
-static _Atomic bool abandoned_out;
+static bool abandoned_out;
 static ebb_heap_t orphan_heap = {.current = EMPTY_CURRENT, .owned = true};
 
 /* Bytes freed into heaps of exited threads since they were last collected or adopted:
@@ -408,7 +408,7 @@ static ebb_heap_t *acquire_heap(void)
     ebb_ensure_init();
     ebb_lock(&ebb_pool_lock);
     ebb_heap_t *heap = abandoned_heaps;
-    if (!heap && atomic_load_explicit(&abandoned_out, memory_order_relaxed)) {
+    if (!heap && abandoned_out) {
         /* The abandoned heaps are out being collected (by an exiting thread, say):
          * wait for them rather than make a heap while theirs sit unused. */
         ebb_unlock(&ebb_pool_lock);
@@ -671,7 +671,7 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
     ebb_lock(&ebb_pool_lock);
     ebb_heap_t *list = abandoned_heaps;
     abandoned_heaps = NULL;
-    atomic_store_explicit(&abandoned_out, list != NULL, memory_order_relaxed);
+    abandoned_out = list != NULL;
     ebb_unlock(&ebb_pool_lock);
     ebb_heap_t *last = NULL;
     size_t kept = 0; /* by the heaps abandoned more recently (the list is newest first) */
@@ -694,7 +694,7 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
         ebb_lock(&ebb_pool_lock);
         last->abandoned_next = abandoned_heaps;
         abandoned_heaps = list;
-        atomic_store_explicit(&abandoned_out, false, memory_order_relaxed);
+        abandoned_out = false;
         ebb_unlock(&ebb_pool_lock);
     }
     ebb_unlock(&ebb_collect_lock);
