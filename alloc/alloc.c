@@ -122,7 +122,7 @@ void *ebb_core_aligned(size_t align, size_t size)
         unsigned cls = ebb_class_of(size < align ? align : size);
         while (ebb_class_size(cls) & (align - 1))
             cls++;
-        return ebb_alloc_class(cls);
+        return ebb_alloc_class(cls, true);
     }
     if (align > PTRDIFF_MAX / 2) {
         errno = ENOMEM;

@@ -16,7 +16,8 @@
 #include "internal.h"
 #include "sizeclass.h"
 
-static inline void *ebb_alloc_class(unsigned cls)
+/* A block of class cls or, when not `exact`, possibly of a slightly larger one. */
+static inline void *ebb_alloc_class(unsigned cls, bool exact)
 {
     ebb_heap_t *heap = ebb_tls_heap;
     ebb_bin_t *bin = &heap->bin[cls];
@@ -30,15 +31,15 @@ static inline void *ebb_alloc_class(unsigned cls)
     void *p = ebb_span_pop(heap->current[cls]);
     if (ebb_likely(p))
         return p;
-    return ebb_heap_malloc_slow(heap, cls);
+    return ebb_heap_malloc_slow(heap, cls, exact);
 }
 
 static inline void *ebb_core_alloc(size_t size)
 {
     if (ebb_likely(size <= EBB_SMALL_LOOKUP_MAX))
-        return ebb_alloc_class(ebb_class_of_small[(size + 15) >> 4]);
+        return ebb_alloc_class(ebb_class_of_small[(size + 15) >> 4], false);
     if (size <= EBB_MAX_CLASS_SIZE)
-        return ebb_alloc_class(ebb_class_of(size));
+        return ebb_alloc_class(ebb_class_of(size), false);
     ebb_ensure_init();
     return ebb_large_alloc(size, 0, false);
 }

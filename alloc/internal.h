@@ -162,6 +162,12 @@ static inline bool ebb_span_can_grow(const ebb_span_t *s)
 {
     return s->capacity < s->reserved && !s->purged_blocks;
 }
+/* Whether the block ebb_span_take_fresh would hand out lies (partly) on pages the span
+ * never touched. */
+static inline bool ebb_span_fresh_untouched(const ebb_span_t *s)
+{
+    return (size_t)(s->capacity + 1u) * s->block_size > s->touched;
+}
 void ebb_span_extend(ebb_span_t *s);             /* owner; ebb_span_can_grow */
 ebb_block_t *ebb_span_take_fresh(ebb_span_t *s); /* owner; ebb_span_can_grow */
 void ebb_span_collect(ebb_span_t *s);
@@ -260,7 +266,9 @@ static inline void *ebb_span_pop(ebb_span_t *s)
 /* heap.c — thread heaps: acquisition, the slow paths, thread exit, abandonment. */
 extern __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec")));
 extern ebb_heap_t ebb_empty_heap;
-void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls); /* cls valid before init */
+/* cls valid before init; exact: a block of class cls itself (an aligned allocation),
+ * else possibly of a slightly larger class (heap.c, borrow_larger) */
+void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls, bool exact);
 void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 /* The out-of-line exits of free's fast path (alloc.h). */
 EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,

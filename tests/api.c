@@ -1,6 +1,7 @@
 /* api.c — the contract of every entry point: sizes, alignments, zero sizes, contents
  * kept by realloc, zeroed calloc, and the error cases. Built twice (see api_names.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,9 +47,12 @@ static void test_every_small_size(void)
 
 /* Waste bound: for requests >= 128 bytes the usable size is within 12.5%, rounded up to
  * a whole byte (7281 bytes get 8192); between 64 and 128 the 16-byte granularity allows
- * at most 15 bytes. Every size up to 1 MiB. */
-static void test_size_class_waste(void)
+ * at most 15 bytes. Every size up to 1 MiB. Run in a thread of its own, whose new heap
+ * has no freed block of a larger class that a malloc could borrow (test_borrowed_blocks):
+ * the bound is the size classes'. */
+static void *test_size_class_waste(void *unused)
 {
+    (void)unused;
     for (size_t n = 1; n <= MiB; n++) {
         void *p = T_MALLOC(n);
         if (!p) {
@@ -64,6 +68,7 @@ static void test_size_class_waste(void)
             CHECKF(u >= n && u - n < 16, "size %zu usable %zu", n, u);
         T_FREE(p);
     }
+    return NULL;
 }
 
 static void test_zero_sizes(void)
@@ -127,6 +132,31 @@ static void test_alignments(void)
     void *pv0 = T_PVALLOC(0);
     CHECK(pv0 && T_USABLE(pv0) >= (size_t)page);
     T_FREE(pv0);
+}
+
+/* A malloc of 8 KiB or more that would take pages never touched may get a freed block
+ * of a class up to half as large again instead (heap.c, borrow_larger); an aligned
+ * allocation never does, since its class was chosen for where its blocks lie. Run
+ * first, while the process has no blocks of these classes and the pool only untouched
+ * spans: blocks of 72 KiB lie 72 KiB apart, so the second is not 64 KiB-aligned. */
+static void test_borrowed_blocks(void)
+{
+    void *keep = T_MALLOC(72 * 1024), *lent = T_MALLOC(72 * 1024);
+    CHECK(keep && lent && !aligned_to(lent, 64 * 1024));
+    memset(lent, 0x11, 72 * 1024);
+    T_FREE(lent);
+    unsigned char *p = T_MALLOC(64 * 1024);
+    CHECKF(p == lent, "malloc(64 KiB) = %p, not the freed 72 KiB block %p", (void *)p, lent);
+    CHECK(p && T_USABLE(p) >= 64 * 1024);
+    if (p)
+        memset(p, 0x22, 64 * 1024);
+    T_FREE(p);
+    for (size_t a = 32; a <= 64 * 1024; a *= 2) {
+        void *q = T_ALIGNED_ALLOC(a, 64 * 1024);
+        CHECKF(q && aligned_to(q, a), "aligned_alloc(%zu, 64 KiB) = %p", a, q);
+        T_FREE(q);
+    }
+    T_FREE(keep);
 }
 
 static void test_calloc_zeroes(void)
@@ -318,8 +348,11 @@ static void test_introspection(void)
 
 int main(void)
 {
+    test_borrowed_blocks();
     test_every_small_size();
-    test_size_class_waste();
+    pthread_t waste;
+    CHECK(pthread_create(&waste, NULL, test_size_class_waste, NULL) == 0 &&
+          pthread_join(waste, NULL) == 0);
     test_zero_sizes();
     test_alignments();
     test_calloc_zeroes();
