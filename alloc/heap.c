@@ -375,10 +375,8 @@ static void *borrow_larger(ebb_heap_t *heap, unsigned cls)
     for (unsigned c = cls + 1; c < EBB_CLASSES && ebb_class_info[c].block_size <= size + size / 2;
          c++) {
         ebb_span_t *s = heap->current[c];
-        if (!s->free && s->local_free) {
-            s->free = s->local_free;
-            s->local_free = NULL;
-        }
+        if (!s->free)
+            ebb_span_collect(s); /* its local and remote frees; nothing in the empty span */
         void *p = ebb_span_pop(s); /* NULL from the empty span */
         if (p)
             return p;
