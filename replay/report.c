@@ -152,11 +152,14 @@ static int write_summary(const cmp_results_t *r, const char *dir)
 }
 
 
+/* 15 significant digits: every byte count and the half-page median of two runs come out
+ * exact (with 6, a median of exactly 2.25 MiB was written as 2.2500038, and a reader
+ * rounding it disagreed with the summary's 2.2). */
 static void json_metrics(FILE *f, const double *v)
 {
     fputc('{', f);
     for (int m = 0; m < M_COUNT; m++)
-        fprintf(f, "%s\"%s\": %.6g", m ? ", " : "", cmp_metrics[m].key, v[m]);
+        fprintf(f, "%s\"%s\": %.15g", m ? ", " : "", cmp_metrics[m].key, v[m]);
     fputc('}', f);
 }
 
