@@ -68,6 +68,18 @@ typedef struct ebb_options {
 extern ebb_options_t ebb_opt;
 void ebb_options_init(void);
 
+/* How often a heap looks at the free blocks of its big spans while some are free (heap.c):
+ * a block found free at two looks in a row is purged, so once it has been free for one
+ * to two looks. A fraction of the decay delay: a free block inside a span serves only
+ * its class, where a free span in the pool serves any, so it is less likely to be
+ * wanted again soon. */
+#define EBB_BIG_LOOK_DIVISOR 32
+static inline uint64_t ebb_big_look_ms(void)
+{
+    uint64_t ms = (uint64_t)ebb_opt.decay_ms / EBB_BIG_LOOK_DIVISOR;
+    return ms || !ebb_opt.decay_ms ? ms : 1; /* 0: purged at once */
+}
+
 /* meta.c — memory for descriptors and heaps, from the kernel, never from malloc.
  * Callers hold the pool lock. */
 void *ebb_meta_alloc(size_t size);  /* zeroed, 128-byte aligned; NULL on failure */
@@ -174,7 +186,7 @@ void ebb_span_collect(ebb_span_t *s);
 void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b);
 void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);
 void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b);
-void ebb_span_purge_free_blocks(ebb_span_t *s);
+bool ebb_span_purge_free_blocks(ebb_span_t *s, bool aged); /* true: some left to age */
 size_t ebb_span_purged_bytes(const ebb_span_t *s);
 void ebb_span_purge_tail(ebb_span_t *s);   /* pages past the carved blocks */
 void ebb_span_purge_pages(ebb_span_t *s);  /* small spans: purge all-free pages */

@@ -5,6 +5,15 @@
 #include "debug.h"
 #endif
 
+static void set_aside(ebb_span_t *s, uint64_t mask);
+
+/* A span's free blocks that the last look of its heap's purge found free (big spans;
+ * chunk.free_seen says why it is not in the span). */
+static uint64_t *free_seen(ebb_span_t *s)
+{
+    return &s->chunk->free_seen[s - s->chunk->spans];
+}
+
 /* The span every heap's current[] points to when it has none for a class: it has no
  * free block, so the fast path falls through to the slow path without a NULL test. */
 ebb_span_t ebb_empty_span;
@@ -30,6 +39,7 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->big = ci->big;
     s->purged_mask = 0;
     s->purged_blocks = 0;
+    *free_seen(s) = 0;
     s->key = ebb_random_word() | 1;
     s->next = s->prev = s->remote_next = NULL;
     atomic_store_explicit(&s->thread_free, NULL, memory_order_relaxed);
@@ -137,9 +147,10 @@ void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b)
     uint32_t idx = ebb_block_index(s, (uintptr_t)b - s->start);
     if (ebb_unlikely((s->purged_mask >> idx) & 1))
         ebb_fatal_ptr("free", "double free of", b);
+    *free_seen(s) &= ~((uint64_t)1 << idx); /* free for no time yet */
     ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_relaxed);
     if (!heap->purge_due && ebb_opt.decay_ms >= 0)
-        heap->purge_due = ebb_now_ms() + (uint64_t)ebb_opt.decay_ms;
+        heap->purge_due = ebb_now_ms() + ebb_big_look_ms();
 }
 
 /* Whole pages inside blocks [first, last] of a big span. */
@@ -165,23 +176,24 @@ static bool next_run(uint64_t mask, uint32_t from, uint32_t *first, uint32_t *la
     return true;
 }
 
-/* Owner, big spans: every free block leaves the free lists and has its pages purged,
- * the one holding its link included; the blocks are counted in purged_blocks and
- * marked in purged_mask until ebb_span_unpurge links them again. Neighbouring free
- * blocks are purged in one call, with the pages they share. */
-void ebb_span_purge_free_blocks(ebb_span_t *s)
+/* Owner, big spans: purge the free blocks that were free at the last look too (all of
+ * them if !aged), each with the pages it covers, the one holding its link included. They
+ * leave the free list, counted in purged_blocks and marked in purged_mask until
+ * ebb_span_unpurge links them again. Neighbouring free blocks are purged in one call,
+ * with the pages they share. The blocks still free are remembered for the next look;
+ * true if there are any. */
+bool ebb_span_purge_free_blocks(ebb_span_t *s, bool aged)
 {
-    uint64_t newly = 0;
-    ebb_block_t *lists[2] = {s->free, s->local_free};
-    for (int l = 0; l < 2; l++) {
-        for (ebb_block_t *b = lists[l]; b; b = ebb_block_next(s, b)) {
-            newly |= (uint64_t)1 << ebb_block_index(s, (uintptr_t)b - s->start);
-            s->purged_blocks++;
-        }
-    }
+    ebb_span_collect(s);
+    uint64_t free_now = 0;
+    for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b))
+        free_now |= (uint64_t)1 << ebb_block_index(s, (uintptr_t)b - s->start);
+    uint64_t *seen = free_seen(s);
+    uint64_t newly = aged ? free_now & *seen : free_now;
+    *seen = free_now & ~newly;
     if (!newly)
-        return;
-    s->free = s->local_free = NULL;
+        return *seen != 0;
+    set_aside(s, newly);
     uint64_t all = s->purged_mask | newly;
     for (uint32_t first, last, at = 0; next_run(all, at, &first, &last); at = last + 1) {
         /* Only runs with a newly purged block: the others are purged already. */
@@ -194,6 +206,7 @@ void ebb_span_purge_free_blocks(ebb_span_t *s)
             ebb_os_purge((void *)from, to - from, s->cls);
     }
     s->purged_mask = all;
+    return *seen != 0;
 }
 
 /* Owner: purge the pages past the carved blocks that an earlier use of the span left
@@ -325,6 +338,38 @@ static bool on_pages(const ebb_span_t *s, const ebb_block_t *b, uint64_t mask)
     return false;
 }
 
+/* Whether block b lies on what mask marks: a block (big spans) or a page (small). */
+static bool marked(const ebb_span_t *s, const ebb_block_t *b, uint64_t mask)
+{
+    if (s->big)
+        return (mask >> ebb_block_index(s, (uintptr_t)b - s->start)) & 1;
+    return on_pages(s, b, mask);
+}
+
+/* Owner: the free blocks that mask marks leave the free list (their links are about to
+ * be purged), counted in purged_blocks. */
+static void set_aside(ebb_span_t *s, uint64_t mask)
+{
+    ebb_block_t *head = NULL, *last = NULL;
+    uint32_t removed = 0;
+    for (ebb_block_t *b = s->free, *next; b; b = next) {
+        next = ebb_block_next(s, b);
+        if (marked(s, b, mask)) {
+            removed++;
+            continue;
+        }
+        if (last)
+            ebb_block_set_next(s, last, b);
+        else
+            head = b;
+        last = b;
+    }
+    if (last)
+        ebb_block_set_next(s, last, NULL);
+    s->free = head;
+    s->purged_blocks = (uint16_t)(s->purged_blocks + removed);
+}
+
 /* Owner, small spans: purge every page whose blocks are all free. Those blocks leave
  * the free list (their links may be on the purged page) until ebb_span_unpurge. */
 void ebb_span_purge_pages(ebb_span_t *s)
@@ -354,26 +399,7 @@ void ebb_span_purge_pages(ebb_span_t *s)
     }
     if (!pages)
         return;
-    /* Take the blocks that touch purged pages off the free list. */
-    uint64_t off_pages = pages | s->purged_mask;
-    ebb_block_t *head = NULL, *last = NULL;
-    uint32_t removed = 0;
-    for (ebb_block_t *b = s->free, *next; b; b = next) {
-        next = ebb_block_next(s, b);
-        if (on_pages(s, b, off_pages)) {
-            removed++;
-            continue;
-        }
-        if (last)
-            ebb_block_set_next(s, last, b);
-        else
-            head = b;
-        last = b;
-    }
-    if (last)
-        ebb_block_set_next(s, last, NULL);
-    s->free = head;
-    s->purged_blocks = (uint16_t)(s->purged_blocks + removed);
+    set_aside(s, pages | s->purged_mask);
     for (unsigned p = 0; p < SMALL_SPAN_PAGES; p++) {
         if (!((pages >> p) & 1))
             continue;
@@ -395,7 +421,7 @@ void ebb_span_unpurge(ebb_span_t *s)
         return;
     for (uint32_t i = s->capacity; i-- > 0;) {
         ebb_block_t *b = (ebb_block_t *)(s->start + (uintptr_t)i * s->block_size);
-        if (s->big ? (s->purged_mask >> i) & 1 : on_pages(s, b, s->purged_mask)) {
+        if (marked(s, b, s->purged_mask)) {
             ebb_block_set_next(s, b, s->free);
             s->free = b;
         }

@@ -9,12 +9,14 @@
  * With "background" as argument (run with EBB_BACKGROUND=1), the RSS must drop with no
  * further call at all; with "quiet", after a single call once the delay has passed;
  * with "consumer", the same after a thread that never allocates freed what exited
- * threads left.
+ * threads left; with "aging", big blocks left free are purged within a few looks while
+ * one reused between looks keeps its pages.
  * Figures are printed. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +349,60 @@ static void consumer_case(void)
     check_settled("freed by a consumer", base, full, true);
 }
 
+/* "aging" (run with EBB_DECAY_MS=640, so that a heap looks at its free big blocks every
+ * 20 ms): 40 KiB blocks left free through many looks are purged, while a 48 KiB block
+ * freed and reused every millisecond keeps its pages (purging it at each look, as every
+ * free block used to be once the delay passed, would fault its 12 pages in again each
+ * time). A live 40 KiB block keeps their span from emptying into the pool. */
+static size_t resident_bytes(void *p, size_t size)
+{
+    unsigned char vec[64];
+    size_t pages = size / 4096, n = 0;
+    CHECK((uintptr_t)p % 4096 == 0 && pages <= sizeof vec);
+    CHECK(mincore(p, size, vec) == 0);
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    return n * 4096;
+}
+
+static void aging_case(void)
+{
+    enum { OLD = 5, OLD_SIZE = 40 * 1024, SIZE = 48 * 1024, ROUNDS = 400 };
+    char *old[OLD], *keep = T_MALLOC(OLD_SIZE);
+    memset(keep, 1, OLD_SIZE);
+    for (int i = 0; i < OLD; i++) {
+        old[i] = T_MALLOC(OLD_SIZE);
+        memset(old[i], 2, OLD_SIZE);
+    }
+    char *reused = T_MALLOC(SIZE);
+    memset(reused, 3, SIZE);
+    T_FREE(reused);
+    for (int i = 0; i < OLD; i++)
+        T_FREE(old[i]);
+    long faults = minor_faults();
+    struct timespec ms = {0, 1000000};
+    for (int r = 0; r < ROUNDS; r++) {
+        char *p = T_MALLOC(SIZE);
+        CHECK(p == reused); /* its span's only free block */
+        memset(p, 4, SIZE);
+        T_FREE(p);
+        nanosleep(&ms, NULL);
+    }
+    faults = minor_faults() - faults;
+    size_t old_resident = 0;
+    for (int i = 0; i < OLD; i++)
+        old_resident += resident_bytes(old[i], OLD_SIZE);
+    size_t reused_resident = resident_bytes(reused, SIZE);
+    printf("aging: %zu KiB of the old blocks resident, %zu KiB of the reused one, "
+           "%ld faults in %d rounds\n", old_resident >> 10, reused_resident >> 10, faults,
+           ROUNDS);
+    CHECKF(old_resident == 0, "%zu KiB of blocks free for 400 ms resident", old_resident >> 10);
+    CHECKF(reused_resident == SIZE, "the reused block purged: %zu KiB resident",
+           reused_resident >> 10);
+    CHECKF(faults < 24, "%ld faults reusing one block", faults);
+    T_FREE(keep);
+}
+
 int main(int argc, char **argv)
 {
     T_FREE(T_MALLOC(1));
@@ -365,6 +421,10 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "never") == 0) {
         never_case();
         return check_report("rss-never-" T_VARIANT);
+    }
+    if (argc > 1 && strcmp(argv[1], "aging") == 0) {
+        aging_case();
+        return check_report("rss-aging-" T_VARIANT);
     }
     if (argc > 1 && strcmp(argv[1], "quiet") == 0) {
         quiet_then(true);
