@@ -372,9 +372,11 @@ void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb
  * the size, 5.98; up to 2x or any size, no better). The block stays its span's: free()
  * and malloc_usable_size see its real class. Not for an aligned allocation (`exact`):
  * its class was chosen for the alignment of its blocks, which a larger class's may
- * lack. Small classes do not borrow: a fresh block of theirs costs a page at most, and
- * their freed blocks are reused from the heap's cache. An armed heap has no current
- * span to borrow from. */
+ * lack. A larger class's purged blocks serve too: since they are purged within a few
+ * milliseconds of their free, borrowing only resident ones took python-dicts' peak from
+ * 19.57 to 19.84 MiB, borrowing these too 19.27. Small classes do not borrow: a fresh
+ * block of theirs costs a page at most, and their freed blocks are reused from the
+ * heap's cache. An armed heap has no current span to borrow from. */
 static void *borrow_larger(ebb_heap_t *heap, unsigned cls)
 {
     size_t size = ebb_class_info[cls].block_size;
@@ -383,6 +385,8 @@ static void *borrow_larger(ebb_heap_t *heap, unsigned cls)
         ebb_span_t *s = heap->current[c];
         if (!s->free)
             ebb_span_collect(s); /* its local and remote frees; nothing in the empty span */
+        if (!s->free && s->purged_blocks)
+            ebb_span_unpurge(s); /* purged: no more faults than new pages, fewer pages */
         void *p = ebb_span_pop(s); /* NULL from the empty span */
         if (p)
             return p;
@@ -418,8 +422,11 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
         if (p)
             return p;
         /* The span's own local frees, or, if it is the only span of its class with
-         * nothing freed to reuse, a new block. */
+         * nothing freed to reuse (nor purged: find_span links those again, which
+         * costs no more faults than new blocks and keeps the span's pages fewer), a
+         * new block. */
         bool fresh = !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
+                     !cur->purged_blocks &&
                      !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
         if ((cur->local_free || fresh) && (++heap->refills % QUICK_PERIOD) != 0) {
             if (fresh)
