@@ -160,10 +160,10 @@ typedef struct ebb_chunk {
     struct ebb_chunk *next, *prev;   /* pool list of chunks of this kind with free spans */
     struct ebb_chunk *all_next;      /* every small chunk, for stats and trim */
     ebb_span_t spans[EBB_MAX_SPANS_PER_CHUNK];
-    /* Owner-only, per span of a big class: bit i set if free block i was free at the
-     * last look of its heap's purge too (cleared when the block is freed again), so
-     * that the next look purges the blocks free since (span.c). Here, not in the span:
-     * its descriptor fills its two cache lines. */
+    /* Owner-only, per span of a big class: bit i set if block i was free at the last
+     * look of its heap's purge and has not been freed again since (a free clears it),
+     * so that the next look purges the blocks free all along (span.c). Here, not in
+     * the span: its descriptor fills its two cache lines. */
     uint64_t free_seen[EBB_MAX_SPANS_PER_CHUNK];
 } ebb_chunk_t;
 
