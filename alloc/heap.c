@@ -180,7 +180,7 @@ static void purge_free_pages(ebb_heap_t *heap, purge_when_t when, uint64_t now)
                 /* At least an eighth free: pages whose blocks are all free are likely.
                  * (Half free instead leaves 26 MiB of slack on bench/memory.c's
                  * forkexec, this 19 MiB; purging every span does no better.) */
-                ebb_span_purge_pages(s);
+                ebb_span_purge_pages(s, force);
             }
         }
     }

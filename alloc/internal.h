@@ -189,7 +189,7 @@ void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b);
 bool ebb_span_purge_free_blocks(ebb_span_t *s, bool aged); /* true: some left to age */
 size_t ebb_span_purged_bytes(const ebb_span_t *s);
 void ebb_span_purge_tail(ebb_span_t *s);   /* pages past the carved blocks */
-void ebb_span_purge_pages(ebb_span_t *s);  /* small spans: purge all-free pages */
+void ebb_span_purge_pages(ebb_span_t *s, bool again); /* small spans: all-free pages */
 void ebb_span_unpurge(ebb_span_t *s);      /* carve the blocks on purged pages again */
 extern ebb_span_t ebb_empty_span;
 

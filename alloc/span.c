@@ -7,11 +7,19 @@
 
 static void set_aside(ebb_span_t *s, uint64_t mask);
 
-/* A span's free blocks that the last look of its heap's purge found free (big spans;
- * chunk.free_seen says why it is not in the span). */
+/* What the last look of its heap's purge saw of a span (chunk.free_seen). */
 static uint64_t *free_seen(ebb_span_t *s)
 {
     return &s->chunk->free_seen[s - s->chunk->spans];
+}
+
+/* A small span's free list and count of blocks in use, in one word (the head's address
+ * takes 47 bits, the count 13): either changes when a block is handed out, freed (once
+ * collected) or carved. */
+static uint64_t small_span_state(const ebb_span_t *s)
+{
+    return (uint64_t)(uintptr_t)s->free ^
+           ((uint64_t)atomic_load_explicit(&s->used, memory_order_relaxed) << 48);
 }
 
 /* The span every heap's current[] points to when it has none for a class: it has no
@@ -372,12 +380,17 @@ static void set_aside(ebb_span_t *s, uint64_t mask)
 
 /* Owner, small spans: purge every page whose blocks are all free. Those blocks leave
  * the free list (their links may be on the purged page) until ebb_span_unpurge. */
-void ebb_span_purge_pages(ebb_span_t *s)
+void ebb_span_purge_pages(ebb_span_t *s, bool again)
 {
     if (s->big || ebb_page_size != 4096 || !s->capacity)
         return;
     ebb_span_collect(s);
     if (!s->free)
+        return;
+    /* Unchanged since a look that left nothing to purge: the walk of its free list
+     * (every partly free span's, at every look) would find nothing again. */
+    uint64_t state = small_span_state(s);
+    if (!again && *free_seen(s) == state)
         return;
     uint64_t freebits[4096 / 64] = {0};
     for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b)) {
@@ -397,8 +410,10 @@ void ebb_span_purge_pages(ebb_span_t *s)
         if (all_free)
             pages |= (uint64_t)1 << p;
     }
-    if (!pages)
+    if (!pages) {
+        *free_seen(s) = state;
         return;
+    }
     set_aside(s, pages | s->purged_mask);
     for (unsigned p = 0; p < SMALL_SPAN_PAGES; p++) {
         if (!((pages >> p) & 1))
@@ -411,6 +426,7 @@ void ebb_span_purge_pages(ebb_span_t *s)
         p = q;
     }
     s->purged_mask |= pages;
+    *free_seen(s) = small_span_state(s);
 }
 
 /* Owner: put the blocks set aside on purged pages (small spans) or purged whole (big

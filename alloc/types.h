@@ -160,10 +160,12 @@ typedef struct ebb_chunk {
     struct ebb_chunk *next, *prev;   /* pool list of chunks of this kind with free spans */
     struct ebb_chunk *all_next;      /* every small chunk, for stats and trim */
     ebb_span_t spans[EBB_MAX_SPANS_PER_CHUNK];
-    /* Owner-only, per span of a big class: bit i set if block i was free at the last
-     * look of its heap's purge and has not been freed again since (a free clears it),
-     * so that the next look purges the blocks free all along (span.c). Here, not in
-     * the span: its descriptor fills its two cache lines. */
+    /* Owner-only, per span, what the last look of its heap's purge saw (span.c). Big
+     * spans: bit i set if block i was free then and has not been freed again since (a
+     * free clears it), so that the next look purges the blocks free all along. Small
+     * spans: the state (free-list head, blocks in use) in which a look found no page
+     * to purge, so that the next skips the span if nothing changed. Here, not in the
+     * span: its descriptor fills its two cache lines. */
     uint64_t free_seen[EBB_MAX_SPANS_PER_CHUNK];
 } ebb_chunk_t;
 

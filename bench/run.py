@@ -3,7 +3,7 @@
 
 Groups (all by default):
   micro      bench/micro.c cases, ns per operation
-  workloads  bench/workloads.c programs (larson, mstress, bignum, large), ms
+  workloads  bench/workloads.c programs (larson, mstress, bignum, large, holes), ms
   real       real programs under each allocator, through `ebb bench` (hyperfine), s
   callgrind  instructions per operation of the single-threaded micro cases, counted
              by valgrind's callgrind at two scales (start-up cost cancels out)
@@ -60,6 +60,7 @@ WORKLOADS = {
     "mstress": "power-of-two sizes, mixed lifetimes, threads recreated each phase",
     "bignum": "arbitrary-precision arithmetic, small-object churn",
     "large": "5..25 MiB buffers zero-filled, 4 alive",
+    "holes": "2 M small blocks, every other freed, kept while 30 M rounds churn",
 }
 REAL = {
     "python": "python3 tests/real/workload.py (dicts, json, threads, subprocesses)",

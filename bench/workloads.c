@@ -13,6 +13,10 @@
  *              multiplications done for real
  *   large      buffers of 5..25 MiB, half from calloc and half malloc+memset, at most
  *              4 alive, each written through
+ *   holes      a long-lived heap of 2 M blocks of 64..256 B with every other one freed
+ *              (no page all free), while the program goes on with 30 M malloc/free
+ *              rounds of a 3 KiB and a 20 KiB block: what an allocator's periodic
+ *              work over its partly free memory costs
  * Usage: workloads CASE. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -247,14 +251,43 @@ static void large(void)
         free(live[k]);
 }
 
+/* ---- holes ---- */
+static void holes(void)
+{
+    enum { BLOCKS = 2000000, ROUNDS = 30000000 };
+    void **kept = malloc(sizeof(void *) * BLOCKS);
+    if (!kept)
+        abort();
+    uint64_t seed = 4242;
+    for (long i = 0; i < BLOCKS; i++) {
+        size_t n = 64 + rnd(&seed) % 193;
+        kept[i] = malloc(n);
+        memset(kept[i], 1, n);
+    }
+    for (long i = 0; i < BLOCKS; i += 2)
+        free(kept[i]);
+    for (long r = 0; r < ROUNDS; r++) {
+        unsigned char *volatile a = malloc(3000 + (size_t)(r & 7) * 100);
+        unsigned char *volatile b = malloc(20000);
+        a[0] = 1;
+        b[0] = 2;
+        free(a);
+        free(b);
+    }
+    for (long i = 1; i < BLOCKS; i += 2)
+        free(kept[i]);
+    free(kept);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         void (*run)(void);
-    } cases[] = {{"larson", larson}, {"mstress", mstress}, {"bignum", bignum}, {"large", large}};
+    } cases[] = {{"larson", larson}, {"mstress", mstress}, {"bignum", bignum},
+                 {"large", large},   {"holes", holes}};
     if (argc != 2) {
-        fprintf(stderr, "usage: workloads larson|mstress|bignum|large\n");
+        fprintf(stderr, "usage: workloads larson|mstress|bignum|large|holes\n");
         return 2;
     }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

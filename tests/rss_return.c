@@ -10,7 +10,8 @@
  * further call at all; with "quiet", after a single call once the delay has passed;
  * with "consumer", the same after a thread that never allocates freed what exited
  * threads left; with "aging", big blocks left free are purged within a few looks while
- * one reused between looks keeps its pages.
+ * one reused between looks keeps its pages; with "pages", free pages of small spans are
+ * purged by the looks, again after more frees.
  * Figures are printed. */
 #include <fcntl.h>
 #include <pthread.h>
@@ -403,6 +404,65 @@ static void aging_case(void)
     T_FREE(keep);
 }
 
+/* "pages" (run with EBB_DECAY_MS=100): 64-byte blocks fill 24 spans; those on three
+ * pages in four are freed, and once a delay has passed a look purges those pages. Then
+ * the blocks on half the pages left are freed too, and the next look must purge those
+ * as well: a look skips a small span only while nothing in it changed. A 20 KiB
+ * malloc/free pair is the call that reaches the slow path, where looks happen. */
+enum { PAGES_BLOCKS = 24 * 1024 };
+static char *page_blocks_kept[PAGES_BLOCKS];
+
+static size_t resident_block_pages(void)
+{
+    size_t n = 0;
+    uintptr_t last = 0;
+    for (int i = 0; i < PAGES_BLOCKS; i++) { /* ascending addresses: one look per page */
+        uintptr_t page = (uintptr_t)page_blocks_kept[i] & ~(uintptr_t)4095;
+        if (page == last)
+            continue;
+        last = page;
+        unsigned char v;
+        CHECK(mincore((void *)page, 4096, &v) == 0);
+        n += v & 1;
+    }
+    return n;
+}
+
+static void look_after_delay(void)
+{
+    struct timespec ts = {0, 150000000};
+    nanosleep(&ts, NULL);
+    char *volatile big = T_MALLOC(20 * 1024);
+    big[0] = 1;
+    T_FREE(big);
+}
+
+static void pages_case(void)
+{
+    char **b = page_blocks_kept;
+    for (int i = 0; i < PAGES_BLOCKS; i++) {
+        b[i] = T_MALLOC(64);
+        memset(b[i], 5, 64);
+        CHECK(i == 0 || b[i] > b[i - 1]); /* carved in order, span after span */
+    }
+    size_t all = resident_block_pages();
+    for (int i = 0; i < PAGES_BLOCKS; i++)
+        if (((uintptr_t)b[i] >> 12) % 4 != 0)
+            T_FREE(b[i]);
+    look_after_delay();
+    size_t quarter = resident_block_pages();
+    for (int i = 0; i < PAGES_BLOCKS; i++)
+        if (((uintptr_t)b[i] >> 12) % 8 == 4)
+            T_FREE(b[i]);
+    look_after_delay();
+    size_t eighth = resident_block_pages();
+    printf("pages: %zu resident, %zu after freeing 3 in 4, %zu after 7 in 8\n", all, quarter,
+           eighth);
+    CHECK(all >= 384);
+    CHECKF(quarter <= all / 4 + 8, "%zu of %zu pages resident, 1 in 4 kept", quarter, all);
+    CHECKF(eighth <= all / 8 + 8, "%zu of %zu pages resident, 1 in 8 kept", eighth, all);
+}
+
 int main(int argc, char **argv)
 {
     T_FREE(T_MALLOC(1));
@@ -421,6 +481,10 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "never") == 0) {
         never_case();
         return check_report("rss-never-" T_VARIANT);
+    }
+    if (argc > 1 && strcmp(argv[1], "pages") == 0) {
+        pages_case();
+        return check_report("rss-pages-" T_VARIANT);
     }
     if (argc > 1 && strcmp(argv[1], "aging") == 0) {
         aging_case();
