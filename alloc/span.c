@@ -7,10 +7,10 @@
 
 static void set_aside(ebb_span_t *s, uint64_t mask);
 
-/* What the last look of its heap's purge saw of a span (chunk.free_seen). */
-static uint64_t *free_seen(ebb_span_t *s)
+/* What the last look of its heap's purge saw of a span (chunk.last_look). */
+static uint64_t *last_look(ebb_span_t *s)
 {
-    return &s->chunk->free_seen[s - s->chunk->spans];
+    return &s->chunk->last_look[s - s->chunk->spans];
 }
 
 /* A small span's free list and count of blocks in use, in one word (the head's address
@@ -47,7 +47,7 @@ void ebb_span_init(ebb_span_t *s, unsigned cls, ebb_heap_t *heap)
     s->big = ci->big;
     s->purged_mask = 0;
     s->purged_blocks = 0;
-    *free_seen(s) = 0;
+    *last_look(s) = 0;
     s->key = ebb_random_word() | 1;
     s->next = s->prev = s->remote_next = NULL;
     atomic_store_explicit(&s->thread_free, NULL, memory_order_relaxed);
@@ -155,7 +155,7 @@ void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b)
     uint32_t idx = ebb_block_index(s, (uintptr_t)b - s->start);
     if (ebb_unlikely((s->purged_mask >> idx) & 1))
         ebb_fatal_ptr("free", "double free of", b);
-    *free_seen(s) &= ~((uint64_t)1 << idx); /* free for no time yet */
+    *last_look(s) &= ~((uint64_t)1 << idx); /* free for no time yet */
     ebb_heap_t *heap = atomic_load_explicit(&s->heap, memory_order_relaxed);
     if (!heap->purge_due && ebb_opt.decay_ms >= 0)
         heap->purge_due = ebb_now_ms() + ebb_big_look_ms();
@@ -196,7 +196,7 @@ bool ebb_span_purge_free_blocks(ebb_span_t *s, bool aged)
     uint64_t free_now = 0;
     for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b))
         free_now |= (uint64_t)1 << ebb_block_index(s, (uintptr_t)b - s->start);
-    uint64_t *seen = free_seen(s);
+    uint64_t *seen = last_look(s);
     uint64_t newly = aged ? free_now & *seen : free_now;
     *seen = free_now & ~newly;
     if (!newly)
@@ -390,7 +390,7 @@ void ebb_span_purge_pages(ebb_span_t *s, bool again)
     /* Unchanged since a look that left nothing to purge: the walk of its free list
      * (every partly free span's, at every look) would find nothing again. */
     uint64_t state = small_span_state(s);
-    if (!again && *free_seen(s) == state)
+    if (!again && *last_look(s) == state)
         return;
     uint64_t freebits[4096 / 64] = {0};
     for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b)) {
@@ -411,7 +411,7 @@ void ebb_span_purge_pages(ebb_span_t *s, bool again)
             pages |= (uint64_t)1 << p;
     }
     if (!pages) {
-        *free_seen(s) = state;
+        *last_look(s) = state;
         return;
     }
     set_aside(s, pages | s->purged_mask);
@@ -426,7 +426,7 @@ void ebb_span_purge_pages(ebb_span_t *s, bool again)
         p = q;
     }
     s->purged_mask |= pages;
-    *free_seen(s) = small_span_state(s);
+    *last_look(s) = small_span_state(s);
 }
 
 /* Owner: put the blocks set aside on purged pages (small spans) or purged whole (big

@@ -166,7 +166,7 @@ typedef struct ebb_chunk {
      * spans: the state (free-list head, blocks in use) in which a look found no page
      * to purge, so that the next skips the span if nothing changed. Here, not in the
      * span: its descriptor fills its two cache lines. */
-    uint64_t free_seen[EBB_MAX_SPANS_PER_CHUNK];
+    uint64_t last_look[EBB_MAX_SPANS_PER_CHUNK];
 } ebb_chunk_t;
 
 /* A large block: [base, base + mapped) is mapped for it alone and every granule of the
