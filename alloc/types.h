@@ -241,7 +241,7 @@ typedef struct ebb_heap {
     _Atomic(ebb_span_t *) remote_spans; /* full spans that received a remote free */
     struct ebb_heap *all_next;          /* every heap (under the pool lock) */
     struct ebb_heap *abandoned_next;
-    uint64_t purge_due;                 /* ms: when freed big blocks wait to be purged */
+    uint64_t purge_due;                 /* ms: next look at free big blocks; 0: none wait */
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
                                            written under the pool lock */
