@@ -422,11 +422,8 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
         if (p)
             return p;
         /* The span's own local frees, or, if it is the only span of its class with
-         * nothing freed to reuse (nor purged: find_span links those again, which
-         * costs no more faults than new blocks and keeps the span's pages fewer), a
-         * new block. */
+         * nothing freed to reuse, a new block. */
         bool fresh = !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
-                     !cur->purged_blocks &&
                      !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
         if ((cur->local_free || fresh) && (++heap->refills % QUICK_PERIOD) != 0) {
             if (fresh)

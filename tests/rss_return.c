@@ -463,6 +463,16 @@ static void pages_case(void)
     CHECKF(eighth <= all / 8 + 8, "%zu of %zu pages resident, 1 in 8 kept", eighth, all);
 }
 
+static void background_case(void)
+{
+    quiet_then(false);
+}
+
+static void quiet_case(void)
+{
+    quiet_then(true);
+}
+
 int main(int argc, char **argv)
 {
     T_FREE(T_MALLOC(1));
@@ -470,29 +480,22 @@ int main(int argc, char **argv)
     memset(small, 0, sizeof small);
     memset(mid, 0, sizeof mid);
     memset(mixed_size, 0, sizeof mixed_size);
-    if (argc > 1 && strcmp(argv[1], "background") == 0) {
-        quiet_then(false);
-        return check_report("rss-background-" T_VARIANT);
-    }
-    if (argc > 1 && strcmp(argv[1], "consumer") == 0) {
-        consumer_case();
-        return check_report("rss-consumer-" T_VARIANT);
-    }
-    if (argc > 1 && strcmp(argv[1], "never") == 0) {
-        never_case();
-        return check_report("rss-never-" T_VARIANT);
-    }
-    if (argc > 1 && strcmp(argv[1], "pages") == 0) {
-        pages_case();
-        return check_report("rss-pages-" T_VARIANT);
-    }
-    if (argc > 1 && strcmp(argv[1], "aging") == 0) {
-        aging_case();
-        return check_report("rss-aging-" T_VARIANT);
-    }
-    if (argc > 1 && strcmp(argv[1], "quiet") == 0) {
-        quiet_then(true);
-        return check_report("rss-quiet-" T_VARIANT);
+    /* The cases run alone, each in a process of its own with its own EBB_* settings
+     * (tests/CMakeLists.txt). */
+    static const struct {
+        const char *name;
+        void (*run)(void);
+    } alone[] = {
+        {"background", background_case}, {"consumer", consumer_case}, {"never", never_case},
+        {"pages", pages_case},           {"aging", aging_case},       {"quiet", quiet_case},
+    };
+    for (size_t i = 0; argc > 1 && i < sizeof alone / sizeof alone[0]; i++) {
+        if (strcmp(argv[1], alone[i].name) == 0) {
+            alone[i].run();
+            char report[64];
+            snprintf(report, sizeof report, "rss-%s-%s", alone[i].name, T_VARIANT);
+            return check_report(report);
+        }
     }
 
     realloc_growth(); /* first: the decay delay has not passed since the start */
