@@ -198,8 +198,11 @@ void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const cha
 {
     if (b->next_enc == ebb_cached_tag(s, b))
         ebb_fatal_ptr(func, "double free of", b);
-    if (atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)
+    ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
+    if (owner == heap)
         ebb_span_check_double_free(s, b, func);
+    else if (owner == &ebb_shared_heap)
+        ebb_shared_check_double_free(s, b, func);
     ebb_free_block(heap, s, b, s->cls);
 }
 

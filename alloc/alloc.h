@@ -98,7 +98,10 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *
         return;
     }
     if (owner != heap) {
-        ebb_span_remote_free(s, b);
+        if (owner == &ebb_shared_heap)
+            ebb_cache_overflow(heap, s, b);
+        else
+            ebb_span_remote_free(s, b);
         return;
     }
     ebb_free_local(heap, s, b);

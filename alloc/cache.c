@@ -38,7 +38,7 @@ void ebb_cache_init(void)
 void ebb_cache_on(ebb_heap_t *heap)
 {
 #ifndef EBB_DEBUG_BUILD /* the debug library checks every free and malloc */
-    if (!heap->bin[0].slots) /* the orphan heap has no stacks */
+    if (!heap->bin[0].slots) /* the shared heap has no stacks */
         return;
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++) {
         ebb_bin_t *bin = &heap->bin[c];
@@ -62,38 +62,105 @@ void ebb_cache_setup(ebb_heap_t *heap)
     ebb_cache_on(heap);
 }
 
-/* A cached block back to its span: a local free if this heap owns the span, else a
- * remote free. */
-static void release(ebb_heap_t *heap, ebb_block_t *b)
+/* Cached blocks back to their spans, once out of the bin (releasing may arm the heap,
+ * which flushes the whole cache again): each of them by a local free if this heap owns
+ * its span, else the shared heap's under one lock, else a remote free. A block's owner
+ * is read once: a span that the shared heap's frees empty may go to another heap. */
+static void release(ebb_heap_t *heap, ebb_block_t **out, uint32_t n, bool purge)
 {
-    ebb_span_t *s = ebb_span_of_entry(ebb_map_entry((uintptr_t)b));
-    if (atomic_load_explicit(&s->heap, memory_order_relaxed) == heap)
-        ebb_free_local(heap, s, b);
-    else
-        ebb_span_remote_free(s, b);
+    ebb_block_t *shared[BIN_MAX];
+    uint32_t nshared = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        ebb_span_t *s = ebb_span_of_entry(ebb_map_entry((uintptr_t)out[i]));
+        ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
+        if (owner == heap)
+            ebb_free_local(heap, s, out[i]);
+        else if (owner == &ebb_shared_heap)
+            shared[nshared++] = out[i];
+        else
+            ebb_span_remote_free(s, out[i]);
+    }
+    if (nshared) {
+        ebb_shared_release(shared, nshared, purge);
+        /* this thread, not the shared heap, watches the clock for their decay */
+        ebb_heap_freed_unowned();
+    }
 }
 
-/* Give back every block of a bin (held or not). They leave the bin before any is
- * released, since releasing may arm the heap, which flushes the whole cache again. */
-static void flush_bin(ebb_heap_t *heap, unsigned cls)
+/* Give back every block of a bin (held or not). */
+static void flush_bin(ebb_heap_t *heap, unsigned cls, bool purge)
 {
     ebb_bin_t *bin = &heap->bin[cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed) +
                  atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (n == 0)
         return;
-    void *out[BIN_MAX];
+    ebb_block_t *out[BIN_MAX];
     memcpy(out, bin->slots, n * sizeof(void *));
     atomic_store_explicit(&bin->count, 0, memory_order_relaxed);
     atomic_store_explicit(&bin->held, 0, memory_order_relaxed);
-    for (uint32_t i = 0; i < n; i++)
-        release(heap, out[i]);
+    release(heap, out, n, purge);
 }
 
-void ebb_cache_flush(ebb_heap_t *heap)
+/* free() of a block of the shared heap into a full bin: the block stays, the next to be
+ * reused, and the older half of the bin goes back, so that a thread freeing more than it
+ * allocates takes the shared lock once per half bin. A heap that does not cache (the
+ * empty heap; every heap in the debug library) gives back the block alone. */
+void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
+{
+    ebb_bin_t *bin = &heap->bin[s->cls];
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    if (n == 0) {
+        release(heap, &b, 1, false);
+        return;
+    }
+    uint32_t k = (n + 1) / 2;
+    ebb_block_t *out[BIN_MAX];
+    memcpy(out, bin->slots, k * sizeof(void *));
+    memmove(bin->slots, bin->slots + k, (n - k) * sizeof(void *));
+    bin->slots[n - k] = b;
+    atomic_store_explicit(&bin->count, n - k + 1, memory_order_relaxed);
+    b->next_enc = ebb_cached_tag(s, b);
+    release(heap, out, k, false);
+}
+
+/* How many blocks a refill from the shared heap brings besides the one malloc returns:
+ * half the bin, or what an armed heap holds. */
+uint32_t ebb_cache_refill_size(const ebb_heap_t *heap, unsigned cls)
+{
+#ifdef EBB_DEBUG_BUILD /* never cached: every block passes the debug checks */
+    (void)heap, (void)cls;
+    return 0;
+#else
+    const ebb_bin_t *bin = &heap->bin[cls];
+    if (heap->armed) {
+        uint32_t room = bin_size[cls] - atomic_load_explicit(&bin->held, memory_order_relaxed);
+        return room < EBB_ARMED_FILL ? room : EBB_ARMED_FILL;
+    }
+    uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
+    return n < bin->max / 2 ? bin->max / 2 - n : 0;
+#endif
+}
+
+/* A refill's blocks into the bin (empty: the refill came because it was), or into its
+ * held part if the heap is armed. */
+void ebb_cache_put(ebb_heap_t *heap, unsigned cls, ebb_block_t *const *blocks, uint32_t n)
+{
+    ebb_bin_t *bin = &heap->bin[cls];
+    _Atomic uint32_t *part = heap->armed ? &bin->held : &bin->count;
+    uint32_t at = atomic_load_explicit(part, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        ebb_block_t *b = blocks[i];
+        b->next_enc = ebb_cached_tag(ebb_span_of_entry(ebb_map_entry((uintptr_t)b)), b);
+        bin->slots[at++] = b;
+    }
+    atomic_store_explicit(part, at, memory_order_relaxed);
+}
+
+void ebb_cache_flush(ebb_heap_t *heap, bool purge)
 {
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
-        flush_bin(heap, c);
+        flush_bin(heap, c, purge);
 }
 
 /* Arming: what is cached goes back to the spans (it was freed before the memory that
@@ -105,7 +172,7 @@ void ebb_cache_off(ebb_heap_t *heap)
 {
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
         heap->bin[c].max = 0;
-    ebb_cache_flush(heap);
+    ebb_cache_flush(heap, false);
 }
 
 ebb_block_t *ebb_cache_held_pop(ebb_heap_t *heap, unsigned cls)

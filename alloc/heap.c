@@ -15,20 +15,22 @@ ebb_heap_t ebb_empty_heap = {.current = EMPTY_CURRENT};
 __thread ebb_heap_t *ebb_tls_heap __attribute__((tls_model("initial-exec"))) = &ebb_empty_heap;
 
 /* FRESH until the thread's first heap; ACQUIRING while acquire_heap runs (it collects
- * heaps, which may free into abandoned ones: ebb_heap_freed_into_abandoned must not
+ * heaps, which may free into abandoned ones: ebb_heap_freed_unowned must not
  * acquire a second heap then). */
 enum { THREAD_FRESH = 0, THREAD_ACQUIRING, THREAD_ACTIVE, THREAD_EXITED };
 static __thread uint8_t tls_state __attribute__((tls_model("initial-exec")));
 
-/* Serves threads that allocate after their heap was abandoned at exit (TLS destructors
- * that run after ours). Every thread frees into it as a remote thread. */
-ebb_lock_t ebb_orphan_lock = EBB_LOCK_INIT;
+/* The shared heap (shared.c), owned by whoever holds its lock. */
+ebb_lock_t ebb_shared_lock = EBB_LOCK_INIT;
+ebb_heap_t ebb_shared_heap = {.current = EMPTY_CURRENT, .owned = true};
+/* The heap that keeps spans of its own for every class (shared.c); written under the
+ * pool lock. */
+ebb_heap_t *ebb_first_heap;
 /* Held while abandoned heaps are off their list being collected: one collector at a
  * time, so that none misses frees made while another holds the heaps. */
 ebb_lock_t ebb_collect_lock = EBB_LOCK_INIT;
 /* Under the pool lock: collect_abandoned has taken the abandoned heaps off their list. */
 static bool abandoned_out;
-static ebb_heap_t orphan_heap = {.current = EMPTY_CURRENT, .owned = true};
 
 /* Bytes freed into heaps of exited threads since they were last collected or adopted:
  * the sum of their abandoned_freed. */
@@ -86,9 +88,10 @@ uintptr_t ebb_self(void)
 }
 
 static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep);
+static void tidy_shared(bool wait, bool all);
 
 /* An armed heap keeps every current[] empty, so that its mallocs reach the slow path
- * (see "armed heaps" below); only heap_alloc hands it a span for one malloc. */
+ * (see "armed heaps" below); only ebb_heap_alloc hands it a span for one malloc. */
 static void set_current(ebb_heap_t *heap, unsigned cls)
 {
     ebb_span_t *first = heap->queue[cls].first;
@@ -282,9 +285,10 @@ static bool much_pending(void)
      * may hold resident: any one of them armed the heap before, and python-dicts, which
      * frees blocks of 0.3-0.8 MiB, ran armed to its end (10% of its allocator time). */
     size_t waiting = ebb_pool_dirty_pending() + ebb_large_cached_touched();
+    size_t freed = atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) +
+                   atomic_load_explicit(&ebb_shared_pending[!alone], memory_order_relaxed);
     return waiting >= threshold + (alone ? 0 : EXIT_KEEP) ||
-           atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) >=
-               (alone ? ARM_THRESHOLD : threshold);
+           freed >= (alone ? ARM_THRESHOLD : threshold);
 }
 
 /* ---- armed heaps ----
@@ -304,7 +308,9 @@ static void hide_current(ebb_heap_t *heap)
 
 void ebb_heap_arm(ebb_heap_t *heap)
 {
-    if (heap == &ebb_empty_heap || heap->armed || ebb_opt.decay_ms <= 0 || !much_pending())
+    /* Not a heap without a cache (the empty and shared heaps): the shared heap serves
+     * every thread's refills, which would each take its slow path. */
+    if (!heap->cache_slots || heap->armed || ebb_opt.decay_ms <= 0 || !much_pending())
         return;
     heap->armed = true;
     heap->armed_seen = ebb_now_ms();
@@ -313,10 +319,12 @@ void ebb_heap_arm(ebb_heap_t *heap)
 }
 
 /* The periodic work of the slow paths: the decay if due, this heap's free pages, and
- * the heap disarmed once little waits. */
+ * the heap disarmed once little waits. The shared heap's leaves the decay to the thread
+ * that called: it runs its own periodic work first, outside the shared lock, which the
+ * decay (collecting every abandoned heap, purging) would hold long. */
 static void periodic_work(ebb_heap_t *heap, uint64_t now)
 {
-    if (ebb_purge_tick_at(now))
+    if (heap != &ebb_shared_heap && ebb_purge_tick_at(now))
         collect_abandoned(false, EBB_COLLECT_PURGE, 0);
     purge_free_pages(heap, PURGE_DUE, now);
     if (heap->armed && !much_pending()) {
@@ -347,10 +355,12 @@ void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb
         periodic_work(heap, now);
     else if (ebb_cache_held_push(heap, s, b))
         return;
-    if (owner != heap)
-        ebb_span_remote_free(s, b);
-    else
+    if (owner == heap)
         ebb_free_local(heap, s, b);
+    else if (owner == &ebb_shared_heap)
+        ebb_shared_release(&b, 1, false); /* not left on its remote list for the decay */
+    else
+        ebb_span_remote_free(s, b);
 }
 
 /* Of the quick refills of a current span (from its own local frees, or a new block),
@@ -358,9 +368,6 @@ void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb
  * (decay, purging free pages, remote spans) still runs in a program that keeps reusing
  * the same blocks or growing one span. */
 #define QUICK_PERIOD 64
-/* When an armed heap's bin is empty, its slow path holds this many blocks for the next
- * mallocs of the class. */
-#define ARMED_FILL 8
 
 /* A big class about to hand out a block on pages it never touched (a new block past
  * what its span carved, or a new span): a free block of a larger class kept as current,
@@ -406,9 +413,10 @@ static void *take_fresh(ebb_heap_t *heap, ebb_span_t *s, unsigned cls, bool exac
     return ebb_span_take_fresh(s);
 }
 
-static void *heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
+void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
 {
     uint64_t now;
+    bool shares = ebb_heap_shares(heap, cls);
     if (heap->armed) {
         now = ebb_now_ms();
         if (armed_call(heap, now)) {
@@ -416,6 +424,8 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
             if (p)
                 return p;
         }
+    } else if (shares) {
+        now = ebb_now_ms();
     } else {
         ebb_span_t *cur = heap->current[cls];
         void *p = ebb_span_pop(cur);
@@ -435,6 +445,8 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
         now = ebb_now_ms();
     }
     periodic_work(heap, now);
+    if (shares)
+        return ebb_shared_alloc(heap, cls, exact);
     process_remote_spans(heap);
     ebb_span_t *s = find_span(heap, cls);
     if (!s) {
@@ -446,7 +458,7 @@ static void *heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
         if (!s->free && ebb_span_can_grow(s))
             ebb_span_extend(s);
         heap->current[cls] = &ebb_empty_span;
-        ebb_cache_fill(heap, s, ARMED_FILL);
+        ebb_cache_fill(heap, s, EBB_ARMED_FILL);
     }
     return p;
 }
@@ -484,6 +496,8 @@ static ebb_heap_t *acquire_heap(void)
         }
     }
     if (heap) {
+        if (!ebb_first_heap)
+            ebb_first_heap = heap;
         atomic_store_explicit(&heap->owned, true, memory_order_relaxed);
         atomic_fetch_add_explicit(&owned_count, 1, memory_order_relaxed);
         heap->kept = false;
@@ -509,11 +523,11 @@ static ebb_heap_t *acquire_heap(void)
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls, bool exact)
 {
     if (ebb_likely(heap != &ebb_empty_heap))
-        return heap_alloc(heap, cls, exact);
+        return ebb_heap_alloc(heap, cls, exact);
     if (tls_state == THREAD_EXITED) {
-        ebb_lock(&ebb_orphan_lock);
-        void *p = heap_alloc(&orphan_heap, cls, exact);
-        ebb_unlock(&ebb_orphan_lock);
+        ebb_lock(&ebb_shared_lock);
+        void *p = ebb_heap_alloc(&ebb_shared_heap, cls, exact);
+        ebb_unlock(&ebb_shared_lock);
         return p;
     }
     heap = acquire_heap();
@@ -521,16 +535,16 @@ void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls, bool exact)
         errno = ENOMEM;
         return NULL;
     }
-    return heap_alloc(heap, cls, exact);
+    return ebb_heap_alloc(heap, cls, exact);
 }
 
-/* The calling thread freed into the heap of an exited thread: arm its heap, and give
- * it one first if it has none. A thread that only frees (a consumer of what threads
+/* The calling thread freed into a heap no thread owns (of an exited thread, or the
+ * shared heap): arm its heap, and give it one first if it has none. A thread that only frees (a consumer of what threads
  * that are gone made) would otherwise never run the decay, and as it has no heap
  * nothing would collect at its exit what it freed: the 400-thread trace, whose
  * thread 0 frees what the others leave, kept 20-34 MiB in about one replay in 80, and
  * over 2 MiB in one in six. */
-void ebb_heap_freed_into_abandoned(void)
+void ebb_heap_freed_unowned(void)
 {
     ebb_heap_t *heap = ebb_tls_heap;
     if (heap == &ebb_empty_heap) {
@@ -575,8 +589,8 @@ void ebb_heap_free_slow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
     if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0 &&
         s != heap->current[s->cls]) {
         ebb_span_list_remove(&heap->queue[s->cls], s);
-        ebb_pool_return_span(s);
-        if (ebb_purge_tick())
+        ebb_pool_return_spans(&s, 1, heap == &ebb_shared_heap && ebb_shared_purging);
+        if (heap != &ebb_shared_heap && ebb_purge_tick()) /* as in periodic_work */
             collect_abandoned(false, EBB_COLLECT_PURGE, 0);
         ebb_heap_arm(heap);
     }
@@ -591,7 +605,7 @@ void ebb_heap_collect_all(ebb_heap_t *heap, ebb_collect_t how)
     bool purge_now = how >= EBB_COLLECT_PURGE;
     ebb_span_t *empty[EBB_RETURN_BATCH]; /* returned together: purged in runs */
     unsigned nempty = 0;
-    ebb_cache_flush(heap);
+    ebb_cache_flush(heap, purge_now);
     process_remote_spans(heap);
     for (ebb_span_t *s = heap->full.first, *next; s; s = next) {
         next = s->next;
@@ -703,8 +717,33 @@ static void heap_thread_exit(void *arg)
     collect_abandoned(true, EBB_COLLECT_SPANS, others ? KEPT_FREE_MAX : 0);
     if (ebb_opt.decay_ms < 0)
         return; /* EBB_DECAY_MS=-1: nothing is purged but by malloc_trim */
+    if (!others) /* with others, the decay's look: walking its spans at every exit of
+                    400 threads tripled their allocator time */
+        tidy_shared(true, true);
     ebb_pool_decay_to(others ? EXIT_KEEP : 0);
     ebb_large_decay(true);
+}
+
+/* The decay and thread exits, for the shared heap: its empty spans to the pool (remote
+ * frees leave them there; its current spans stay when they empty) and its free pages as
+ * for any heap; or everything free in it purged, as a quiet heap's (armed_call), once no
+ * thread has used it for a whole delay or with `all` (the exit of the last thread but
+ * one). The decay skips it if the lock is busy (held by this thread, whose refill from
+ * the shared heap runs the decay, or another's): the next decay does it. */
+static void tidy_shared(bool wait, bool all)
+{
+    if (wait)
+        ebb_lock(&ebb_shared_lock);
+    else if (!ebb_trylock(&ebb_shared_lock))
+        return;
+    uint64_t now = ebb_now_ms();
+    bool quiet = all || now - ebb_shared_used_ms >= (uint64_t)ebb_opt.decay_ms;
+    ebb_heap_collect_all(&ebb_shared_heap, quiet ? EBB_COLLECT_PURGE : EBB_COLLECT_SPANS);
+    if (!quiet)
+        purge_free_pages(&ebb_shared_heap, PURGE_DUE, now);
+    atomic_store_explicit(&ebb_shared_pending[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&ebb_shared_pending[1], 0, memory_order_relaxed);
+    ebb_unlock(&ebb_shared_lock);
 }
 
 /* Collect the heaps of exited threads as `how` says: other threads' frees into them
@@ -738,8 +777,10 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
         kept += h->kept ? h->kept_free : 0;
         last = h;
     }
-    if (how >= EBB_COLLECT_PURGE)
+    if (how >= EBB_COLLECT_PURGE) {
         atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
+        tidy_shared(false, false);
+    }
     if (list) {
         ebb_lock(&ebb_pool_lock);
         last->abandoned_next = abandoned_heaps;
@@ -755,16 +796,16 @@ void ebb_heaps_collect_abandoned(void)
     collect_abandoned(false, EBB_COLLECT_PURGE, 0);
 }
 
-/* malloc_trim: collect the calling thread's heap, every abandoned heap and the orphan
+/* malloc_trim: collect the calling thread's heap, every abandoned heap and the shared
  * heap, then purge everything free. */
 void ebb_heaps_trim(void)
 {
     if (ebb_tls_heap != &ebb_empty_heap)
         ebb_heap_collect_all(ebb_tls_heap, EBB_COLLECT_ALL);
     collect_abandoned(true, EBB_COLLECT_ALL, 0);
-    ebb_lock(&ebb_orphan_lock);
-    ebb_heap_collect_all(&orphan_heap, EBB_COLLECT_ALL);
-    ebb_unlock(&ebb_orphan_lock);
+    ebb_lock(&ebb_shared_lock);
+    ebb_heap_collect_all(&ebb_shared_heap, EBB_COLLECT_ALL);
+    ebb_unlock(&ebb_shared_lock);
     ebb_purge_all();
 }
 
@@ -801,6 +842,8 @@ void ebb_heaps_after_fork_child(void)
             atomic_store_explicit(&h->owned, false, memory_order_relaxed); /* not on the
                                                                                abandoned list */
     atomic_store_explicit(&owned_count, ebb_tls_heap != &ebb_empty_heap, memory_order_relaxed);
+    /* The only thread left keeps spans of its own (shared.c). */
+    ebb_first_heap = ebb_tls_heap != &ebb_empty_heap ? ebb_tls_heap : NULL;
 }
 
 void ebb_heap_key_init(void)

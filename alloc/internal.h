@@ -64,6 +64,8 @@ typedef struct ebb_options {
     long decay_ms;      /* EBB_DECAY_MS: delay before free pages are purged; 0 now, -1 never */
     bool background;    /* EBB_BACKGROUND=1: a thread runs the decay on time */
     bool debug;         /* EBB_DEBUG=1: asks for libebb-debug.so's checks */
+    bool shared;        /* EBB_SHARED=1: threads but the first take small blocks from the
+                           shared heap (shared.c) */
 } ebb_options_t;
 extern ebb_options_t ebb_opt;
 void ebb_options_init(void);
@@ -287,7 +289,7 @@ EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t 
                                    const char *func); /* link word looks free */
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
-void ebb_heap_freed_into_abandoned(void); /* by this thread: arm (span.c) */
+void ebb_heap_freed_unowned(void); /* by this thread: arm (span.c, cache.c) */
 EBB_NOINLINE void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
                                       ebb_block_t *b); /* bins hidden */
 extern _Atomic size_t ebb_abandoned_pending;
@@ -308,8 +310,36 @@ void ebb_heap_key_init(void);
 void ebb_heaps_collect_abandoned(void); /* for the background thread */
 void ebb_heaps_count(size_t *all, size_t *owned);
 void ebb_heaps_cached(size_t blocks[EBB_CACHED_CLASSES]); /* pool lock held */
-extern ebb_lock_t ebb_orphan_lock;
 extern ebb_lock_t ebb_collect_lock;
+void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact); /* the owner's slow path */
+
+/* shared.c — the shared heap: small blocks for every thread but the first's. */
+extern ebb_lock_t ebb_shared_lock;
+extern ebb_heap_t ebb_shared_heap;
+extern ebb_heap_t *ebb_first_heap;
+/* Whether heap takes its blocks of class cls from the shared heap. */
+static inline bool ebb_heap_shares(const ebb_heap_t *heap, unsigned cls)
+{
+    return ebb_opt.shared && cls < EBB_CACHED_CLASSES && heap->cache_slots &&
+           heap != ebb_first_heap;
+}
+/* A refill of heap's bin of class cls (empty) from the shared heap: one block returned,
+ * a batch more cached. */
+void *ebb_shared_alloc(ebb_heap_t *heap, unsigned cls, bool exact);
+/* Blocks back to the shared heap (local frees under its lock); with `purge`, the spans
+ * that empty go to the pool purged. */
+void ebb_shared_release(ebb_block_t *const *blocks, uint32_t n, bool purge);
+extern bool ebb_shared_purging; /* under the lock: ebb_shared_release's `purge` */
+/* Under the lock (read anywhere): bytes freed into the shared heap since the decay last
+ * tidied it (heap.c), [0] in all and [1] less those taken from it since (not below 0);
+ * as ebb_abandoned_pending, they arm the heaps of the threads that freed them: [1] while
+ * other threads run (the blocks one thread frees, others take again), [0] for a thread
+ * alone, whose frees no other thread will reuse (a main thread freeing what its
+ * workers left: the net figure, low after the workers' refills, left it unarmed, and
+ * the blocks in its cache kept the spans they are in from the decay). */
+extern _Atomic size_t ebb_shared_pending[2];
+extern uint64_t ebb_shared_used_ms; /* under the lock: when a thread last used it */
+void ebb_shared_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);
 
 /* cache.c — the heaps' caches of freed blocks (ebb_bin_t). */
 /* The link word of a cached block of span s: the span's random key, so that a program
@@ -324,13 +354,22 @@ static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b
 }
 void ebb_cache_init(void);                 /* the bins' sizes, from the classes */
 void ebb_cache_setup(ebb_heap_t *heap);    /* a new heap's bins, on */
-void ebb_cache_flush(ebb_heap_t *heap);    /* owner: every cached block to its span */
+/* Owner: every cached block to its span; with `purge`, the shared heap's spans that empty
+ * go to the pool purged. */
+void ebb_cache_flush(ebb_heap_t *heap, bool purge);
 void ebb_cache_off(ebb_heap_t *heap);      /* owner, arming: flush, and hide the bins */
 void ebb_cache_on(ebb_heap_t *heap);       /* owner: the bins in sight again */
 /* An armed heap's bins (owner). */
 ebb_block_t *ebb_cache_held_pop(ebb_heap_t *heap, unsigned cls); /* NULL if none */
 bool ebb_cache_held_push(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b); /* false if full */
 void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* up to n blocks of s */
+/* When an armed heap's bin is empty, its slow path holds this many blocks for the next
+ * mallocs of the class. */
+#define EBB_ARMED_FILL 8
+/* Refills from the shared heap, and the overflow of a full bin into it (owner). */
+uint32_t ebb_cache_refill_size(const ebb_heap_t *heap, unsigned cls);
+void ebb_cache_put(ebb_heap_t *heap, unsigned cls, ebb_block_t *const *blocks, uint32_t n);
+EBB_NOINLINE void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
 
 /* A free by the span's owner, from free()'s fast path (alloc.h) and the cache's flush:

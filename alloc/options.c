@@ -34,6 +34,7 @@ static const option_desc_t options[] = {
     {"EBB_DECAY_MS", OPT_INT, NULL, -1, 3600 * 1000, &ebb_opt.decay_ms},
     {"EBB_BACKGROUND", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.background},
     {"EBB_DEBUG", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.debug},
+    {"EBB_SHARED", OPT_CHOICE, bool_choices, 0, 0, &ebb_opt.shared},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])

@@ -298,7 +298,7 @@ void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b)
      * or the decay runs; let this thread's next calls run the decay (heap.c). Once the
      * push and its notice are done, as this may collect heaps. */
     if (ebb_unlikely(remote_push(s, b)))
-        ebb_heap_freed_into_abandoned();
+        ebb_heap_freed_unowned();
 }
 
 static bool list_contains(const ebb_span_t *s, const ebb_block_t *list, const ebb_block_t *b)

@@ -10,14 +10,14 @@
  *   heap    a thread's allocation state. It owns spans; only its owner allocates from
  *           them. Heaps are never freed: a thread's heap is abandoned when the thread
  *           exits and adopted by a later thread, so a pointer to a heap stays valid.
- *   owner   the thread using a heap; for the orphan heap, whoever holds its lock.
+ *   owner   the thread using a heap; for the shared heap (shared.c), whoever holds its lock.
  *   local / remote free   a free by the span's owner / by any other thread.
  *   purge   giving pages back to the kernel with madvise.
  *
  * Layering (lower files never call upward):
- *   os.c -> meta.c, map.c -> pool.c (chunks, spans) -> span.c -> heap.c and cache.c
- *   (a heap's spans and its cache of freed blocks), large.c -> alloc.h/alloc.c (entry
- *   points) -> override.c (standard symbols)
+ *   os.c -> meta.c, map.c -> pool.c (chunks, spans) -> span.c -> heap.c, cache.c and
+ *   shared.c (a heap's spans, its cache of freed blocks, the shared heap), large.c ->
+ *   alloc.h/alloc.c (entry points) -> override.c (standard symbols)
  *   options.c, error.c, lock.h and sizeclass.h are leaves usable from anywhere.
  */
 #ifndef EBB_TYPES_H
@@ -203,7 +203,7 @@ typedef struct ebb_span_list {
  *   pool, nor its page purged, while it is cached), and its link word holds
  *   ebb_cached_tag(block), which no block in use or on a free list holds: that is how
  *   free() recognises a second free of a cached block, whichever thread caches it.
- *   max == 0 in heaps that never cache (the empty and orphan heaps), and while the heap
+ *   max == 0 in heaps that never cache (the empty and shared heaps), and while the heap
  *   is armed. An armed heap's blocks are held out of the fast paths' sight, in
  *   slots[0, held) (count == 0 then; held == 0 otherwise): its mallocs and frees come to
  *   the slow path, which reads the clock, runs the decay when it is due and otherwise
@@ -232,7 +232,7 @@ typedef struct ebb_heap {
      * their own, just below the heap, which a thread's exit purges (heaps are kept for
      * reuse, and each thread's stacks would otherwise keep up to 11 KiB resident for as
      * long as the process lives). Not inside the struct: the static heaps (the empty
-     * and orphan heaps, which never cache, cache_slots NULL) would carry them as 48 KiB
+     * and shared heaps, which never cache, cache_slots NULL) would carry them as 48 KiB
      * of initialised data that every process maps resident. */
     void **cache_slots;
     ebb_span_t *current[EBB_CLASSES];
@@ -243,7 +243,7 @@ typedef struct ebb_heap {
     struct ebb_heap *abandoned_next;
     uint64_t purge_due;                 /* ms: next look at free big blocks; 0: none wait */
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
-    _Atomic bool owned;                 /* a live thread (or the orphan lock) owns it;
+    _Atomic bool owned;                 /* a live thread (or the shared lock) owns it;
                                            written under the pool lock */
     _Atomic size_t abandoned_freed;     /* bytes of remote frees that found it
                                            abandoned, since its last collection or

@@ -34,6 +34,22 @@ static void *free_and_exit(void *p)
     return NULL;
 }
 
+/* Freed, then pushed out of the cache to its span's free list by more frees of its
+ * class: the second free finds it there. */
+static void *double_free_flushed(void *arg)
+{
+    char *p = malloc(100);
+    char *more[256];
+    for (int i = 0; i < 256; i++)
+        more[i] = malloc(100);
+    show(p);
+    free(p);
+    for (int i = 0; i < 256; i++)
+        free(more[i]);
+    free(p);
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -63,17 +79,12 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
         free(p);
     } else if (strcmp(c, "double_free_flushed") == 0) {
-        /* freed, then pushed out of the cache to its span's free list by more frees of
-         * its class: the second free finds it there */
-        char *p = malloc(100);
-        char *more[256];
-        for (int i = 0; i < 256; i++)
-            more[i] = malloc(100);
-        show(p);
-        free(p);
-        for (int i = 0; i < 256; i++)
-            free(more[i]);
-        free(p);
+        double_free_flushed(NULL);
+    } else if (strcmp(c, "double_free_flushed_thread") == 0) {
+        /* the same in a second thread: with EBB_SHARED=1, the shared heap's block */
+        pthread_t t;
+        pthread_create(&t, NULL, double_free_flushed, NULL);
+        pthread_join(t, NULL);
     } else if (strcmp(c, "double_free_large") == 0) {
         char *p = malloc(8 << 20);
         show(p);

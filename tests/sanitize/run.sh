@@ -30,12 +30,16 @@ for t in $tests; do
     fi
     args=""
     [ "$t" = stress ] && args=50000
-    if "$work/$t" $args >"$work/$t.out" 2>&1; then
-        echo "ok: $t under $kind: $(tail -1 "$work/$t.out")"
-    else
-        echo "FAIL: $t under $kind"
-        grep -E "WARNING|ERROR|SUMMARY|#[0-4] |check failed" "$work/$t.out" | head -30
-        fail=1
-    fi
+    # Each test also with the shared heap (EBB_SHARED=1), whose lock and remote frees
+    # the default paths do not reach.
+    for shared in 0 1; do
+        if EBB_SHARED=$shared "$work/$t" $args >"$work/$t.out" 2>&1; then
+            echo "ok: $t under $kind, EBB_SHARED=$shared: $(tail -1 "$work/$t.out")"
+        else
+            echo "FAIL: $t under $kind, EBB_SHARED=$shared"
+            grep -E "WARNING|ERROR|SUMMARY|#[0-4] |check failed" "$work/$t.out" | head -30
+            fail=1
+        fi
+    done
 done
 exit $fail
