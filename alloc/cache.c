@@ -22,6 +22,9 @@
 #define BIN_BYTES 8192
 #define BIN_MIN 2
 #define BIN_MAX 64
+/* With EBB_SHARED=1, at least this many: a refill from the shared heap brings half a
+ * bin, and an overflow gives back half, each under its lock. */
+#define SHARED_BIN_MIN 8
 _Static_assert(EBB_CACHE_SLOTS >= EBB_CACHED_CLASSES * BIN_MAX, "every bin fits the stacks");
 
 static uint32_t bin_size[EBB_CACHED_CLASSES];
@@ -30,7 +33,8 @@ void ebb_cache_init(void)
 {
     for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++) {
         size_t n = (ebb_class_size(c) <= 256 ? 2 * BIN_BYTES : BIN_BYTES) / ebb_class_size(c);
-        bin_size[c] = (uint32_t)(n < BIN_MIN ? BIN_MIN : n > BIN_MAX ? BIN_MAX : n);
+        size_t min = ebb_opt.shared ? SHARED_BIN_MIN : BIN_MIN;
+        bin_size[c] = (uint32_t)(n < min ? min : n > BIN_MAX ? BIN_MAX : n);
     }
 }
 

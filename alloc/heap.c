@@ -285,8 +285,10 @@ static bool much_pending(void)
      * may hold resident: any one of them armed the heap before, and python-dicts, which
      * frees blocks of 0.3-0.8 MiB, ran armed to its end (10% of its allocator time). */
     size_t waiting = ebb_pool_dirty_pending() + ebb_large_cached_touched();
+    ptrdiff_t net = atomic_load_explicit(&ebb_shared_net, memory_order_relaxed);
     size_t freed = atomic_load_explicit(&ebb_abandoned_pending, memory_order_relaxed) +
-                   atomic_load_explicit(&ebb_shared_pending[!alone], memory_order_relaxed);
+                   (alone ? atomic_load_explicit(&ebb_shared_freed, memory_order_relaxed)
+                          : net > 0 ? (size_t)net : 0);
     return waiting >= threshold + (alone ? 0 : EXIT_KEEP) ||
            freed >= (alone ? ARM_THRESHOLD : threshold);
 }
@@ -741,8 +743,8 @@ static void tidy_shared(bool wait, bool all)
     ebb_heap_collect_all(&ebb_shared_heap, quiet ? EBB_COLLECT_PURGE : EBB_COLLECT_SPANS);
     if (!quiet)
         purge_free_pages(&ebb_shared_heap, PURGE_DUE, now);
-    atomic_store_explicit(&ebb_shared_pending[0], 0, memory_order_relaxed);
-    atomic_store_explicit(&ebb_shared_pending[1], 0, memory_order_relaxed);
+    atomic_store_explicit(&ebb_shared_freed, 0, memory_order_relaxed);
+    atomic_store_explicit(&ebb_shared_net, 0, memory_order_relaxed);
     ebb_unlock(&ebb_shared_lock);
 }
 

@@ -61,8 +61,8 @@ void ebb_init_slow(void)
     random_base = mix(seed);
     ebb_os_init();
     ebb_sizeclass_init();
+    ebb_options_init(); /* before the bins' sizes, which EBB_SHARED changes */
     ebb_cache_init();
-    ebb_options_init();
     ebb_heap_key_init();
     /* The fork handlers before any other thread may take a lock: a fork between the
      * two would leave the child with a lock nobody releases. */

@@ -331,13 +331,16 @@ void *ebb_shared_alloc(ebb_heap_t *heap, unsigned cls, bool exact);
 void ebb_shared_release(ebb_block_t *const *blocks, uint32_t n, bool purge);
 extern bool ebb_shared_purging; /* under the lock: ebb_shared_release's `purge` */
 /* Under the lock (read anywhere): bytes freed into the shared heap since the decay last
- * tidied it (heap.c), [0] in all and [1] less those taken from it since (not below 0);
- * as ebb_abandoned_pending, they arm the heaps of the threads that freed them: [1] while
- * other threads run (the blocks one thread frees, others take again), [0] for a thread
- * alone, whose frees no other thread will reuse (a main thread freeing what its
- * workers left: the net figure, low after the workers' refills, left it unarmed, and
- * the blocks in its cache kept the spans they are in from the decay). */
-extern _Atomic size_t ebb_shared_pending[2];
+ * tidied it (heap.c), in all, and net of those taken from it since; as
+ * ebb_abandoned_pending, they arm the heaps of the threads that freed them. The net
+ * figure while other threads run: the blocks one thread frees, others take again (a
+ * figure kept from going below 0 drifted up as refills and releases interleaved, and
+ * armed every thread of the threads micro cases: 2.7x their time). The whole figure
+ * for a thread alone, whose frees no other thread will reuse: a main thread freeing
+ * what its workers left was left unarmed by the net figure, low after the workers'
+ * refills, and the blocks in its cache kept the spans they are in from the decay. */
+extern _Atomic size_t ebb_shared_freed;
+extern _Atomic ptrdiff_t ebb_shared_net;
 extern uint64_t ebb_shared_used_ms; /* under the lock: when a thread last used it */
 void ebb_shared_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);
 

@@ -9,12 +9,13 @@
  * to its own cache first, whoever allocated them, and its mallocs are served from
  * there; only the refill of an empty bin and the overflow of a full one reach the
  * shared heap, half a bin at a time.
- * Measured (alternating replays, medians of 3-5): peak RSS on the `server` trace 3.5 ->
- * 2.95 MiB (glibc 2.74), `python-threads` 4.25 -> 3.76 (glibc 3.77), `threads` (400
- * short threads) 5.3-5.7 -> 4.8-5.0. The cost: the 400-thread trace's allocator time
- * doubles (every thread's refills take the one lock), and the threads micro cases lose
- * 10-40% (the bins of the classes above 1 KiB hold 2-8 blocks, so they refill and
- * overflow every few calls). A lock per class and larger bins there are the next step.
+ * Measured (alternating replays, medians of 5): peak RSS on the `server` trace 3.52 ->
+ * 3.09 MiB (glibc 2.76), `python-threads` 4.27 -> 4.00 (glibc 3.77). The cost, which
+ * keeps it off by default: allocator time 1.2x on `server`, 1.5x on `python-threads`,
+ * 1.6x on the 400-thread trace, as every thread's refills take the one lock (a lock
+ * per class is the next step). The bins hold at least 8 blocks with the option
+ * (cache.c), so that the threads micro cases lose nothing: with bins of 2-7 blocks
+ * above 1 KiB they refilled and overflowed every few calls.
  *
  * The first heap (the first thread to allocate: the main thread of most programs, and
  * the only one of a single-threaded program) keeps spans of its own for every class,
@@ -51,9 +52,9 @@ void *ebb_shared_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
         while (n < want && (got[n] = ebb_heap_alloc(&ebb_shared_heap, cls, exact)) != NULL)
             n++;
         errno = saved;
-        size_t bytes = (n + 1) * ebb_class_size(cls);
-        size_t net = atomic_load_explicit(&ebb_shared_pending[1], memory_order_relaxed);
-        atomic_store_explicit(&ebb_shared_pending[1], net > bytes ? net - bytes : 0,
+        ptrdiff_t bytes = (ptrdiff_t)((n + 1) * ebb_class_size(cls));
+        atomic_store_explicit(&ebb_shared_net,
+                              atomic_load_explicit(&ebb_shared_net, memory_order_relaxed) - bytes,
                               memory_order_relaxed);
     }
     ebb_unlock(&ebb_shared_lock);
@@ -62,7 +63,8 @@ void *ebb_shared_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
 }
 
 bool ebb_shared_purging;
-_Atomic size_t ebb_shared_pending[2];
+_Atomic size_t ebb_shared_freed;
+_Atomic ptrdiff_t ebb_shared_net;
 uint64_t ebb_shared_used_ms;
 
 void ebb_shared_release(ebb_block_t *const *blocks, uint32_t n, bool purge)
@@ -79,11 +81,13 @@ void ebb_shared_release(ebb_block_t *const *blocks, uint32_t n, bool purge)
         ebb_free_local(&ebb_shared_heap, s, b);
     }
     ebb_shared_purging = false;
-    for (int i = 0; i < 2; i++)
-        atomic_store_explicit(&ebb_shared_pending[i],
-                              atomic_load_explicit(&ebb_shared_pending[i], memory_order_relaxed) +
-                                  bytes,
-                              memory_order_relaxed);
+    atomic_store_explicit(&ebb_shared_freed,
+                          atomic_load_explicit(&ebb_shared_freed, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&ebb_shared_net,
+                          atomic_load_explicit(&ebb_shared_net, memory_order_relaxed) +
+                              (ptrdiff_t)bytes,
+                          memory_order_relaxed);
     ebb_unlock(&ebb_shared_lock);
 }
 
