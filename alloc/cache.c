@@ -112,6 +112,7 @@ static void release(ebb_heap_t *heap, ebb_block_t **out, uint32_t n, shared_batc
 static void flush_bin(ebb_heap_t *heap, unsigned cls, shared_batch_t *sb)
 {
     ebb_bin_t *bin = &heap->bin[cls];
+    bin->fill = 0; /* the next refills start small again: the next owner may be new */
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed) +
                  atomic_load_explicit(&bin->held, memory_order_relaxed);
     if (n == 0)
@@ -149,7 +150,10 @@ void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 }
 
 /* How many blocks a refill from the shared heap brings besides the one malloc returns:
- * half the bin, or what an armed heap holds. */
+ * what an armed heap holds, or 2 at first and twice the last refill's after, up to half
+ * the bin. A thread that starts takes a few blocks of many classes: half a bin at once
+ * made the 400-thread trace write and fault blocks it never used (allocator time 22.6
+ * -> 17.9 ms, peak 5.15 -> 4.84 MiB; starting at 4, 18.3 ms). */
 uint32_t ebb_cache_refill_size(const ebb_heap_t *heap, unsigned cls)
 {
 #ifdef EBB_DEBUG_BUILD /* never cached: every block passes the debug checks */
@@ -162,7 +166,10 @@ uint32_t ebb_cache_refill_size(const ebb_heap_t *heap, unsigned cls)
         return room < EBB_ARMED_FILL ? room : EBB_ARMED_FILL;
     }
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    return n < bin->max / 2 ? bin->max / 2 - n : 0;
+    uint32_t want = bin->fill ? 2 * bin->fill : 2;
+    if (want > bin->max / 2)
+        want = bin->max / 2;
+    return n < want ? want - n : 0;
 #endif
 }
 
@@ -179,6 +186,8 @@ void ebb_cache_put(ebb_heap_t *heap, unsigned cls, ebb_block_t *const *blocks, u
         bin->slots[at++] = b;
     }
     atomic_store_explicit(part, at, memory_order_relaxed);
+    if (!heap->armed && n)
+        bin->fill = n;
 }
 
 void ebb_cache_flush(ebb_heap_t *heap, bool purge)

@@ -213,6 +213,8 @@ typedef struct ebb_bin {
     uint32_t max;
     void **slots;
     _Atomic uint32_t held;  /* as count */
+    uint32_t fill;          /* EBB_SHARED=1: the blocks the last refill from the shared
+                               heap brought (cache.c); 0 after a flush */
 } ebb_bin_t;
 
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
