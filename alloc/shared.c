@@ -8,14 +8,13 @@
  * that is most of the difference to glibc's peak. The blocks a thread frees still go
  * to its own cache first, whoever allocated them, and its mallocs are served from
  * there; only the refill of an empty bin and the overflow of a full one reach the
- * shared heap, half a bin at a time.
- * Measured (alternating replays, medians of 5): peak RSS on the `server` trace 3.52 ->
- * 3.09 MiB (glibc 2.76), `python-threads` 4.27 -> 4.00 (glibc 3.77). The cost, which
- * keeps it off by default: allocator time 1.2x on `server`, 1.5x on `python-threads`,
- * 1.6x on the 400-thread trace, as every thread's refills take the one lock (a lock
- * per class is the next step). The bins hold at least 8 blocks with the option
- * (cache.c), so that the threads micro cases lose nothing: with bins of 2-7 blocks
- * above 1 KiB they refilled and overflowed every few calls.
+ * shared heap, a few blocks at first and up to half a bin at a time.
+ * Measured (alternating, medians of 5; README, "The shared heap"): peak RSS on the
+ * `server` trace 3.52 -> 3.08 MiB (glibc 2.75), `python-threads` 4.27 -> 3.96 (glibc
+ * 3.70), 400 short threads 5.30 -> 4.74, the larson workload 16.0 -> 11.5 MiB and 378
+ * -> 345 ms. The cost, which keeps it off by default: the replays' allocator time is
+ * 1.1-1.5x, as every thread's refills take the one lock (a lock per class is the next
+ * step), and blocks freed by other threads than their allocator's (falseshare) 1.6x.
  *
  * The first heap (the first thread to allocate: the main thread of most programs, and
  * the only one of a single-threaded program) keeps spans of its own for every class,
