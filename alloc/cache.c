@@ -15,8 +15,9 @@
 
 /* Each bin holds up to BIN_BYTES of blocks (twice that up to 256 bytes, where programs
  * allocate most), and between BIN_MIN and BIN_MAX of them: 64 blocks of every class up
- * to 256 bytes, 8 of 1 KiB, 2 of 4 KiB (8 with EBB_SHARED=1); 1329 slots in all. A thread's cache then holds
- * at most 374 KiB, all of it blocks the program freed and whose class it allocated
+ * to 256 bytes, 8 of 1 KiB, 2 of 4 KiB (8 with EBB_SHARED=1); 1329 slots in all (1400). A
+ * thread's cache then holds at most 374 KiB (560 KiB), all of it
+ * blocks the program freed and whose class it allocated
  * recently; it goes back at the thread's exit and at malloc_trim (a thread that sleeps
  * keeps it meanwhile). */
 #define BIN_BYTES 8192
