@@ -541,11 +541,11 @@ void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls, bool exact)
 }
 
 /* The calling thread freed into a heap no thread owns (of an exited thread, or the
- * shared heap): arm its heap, and give it one first if it has none. A thread that only frees (a consumer of what threads
- * that are gone made) would otherwise never run the decay, and as it has no heap
- * nothing would collect at its exit what it freed: the 400-thread trace, whose
- * thread 0 frees what the others leave, kept 20-34 MiB in about one replay in 80, and
- * over 2 MiB in one in six. */
+ * shared heap): arm its heap, and give it one first if it has none. A thread that only
+ * frees (a consumer of what threads that are gone made) would otherwise never run the
+ * decay, and as it has no heap nothing would collect at its exit what it freed: the
+ * 400-thread trace, whose thread 0 frees what the others leave, kept 20-34 MiB in about
+ * one replay in 80, and over 2 MiB in one in six. */
 void ebb_heap_freed_unowned(void)
 {
     ebb_heap_t *heap = ebb_tls_heap;
@@ -719,8 +719,8 @@ static void heap_thread_exit(void *arg)
     collect_abandoned(true, EBB_COLLECT_SPANS, others ? KEPT_FREE_MAX : 0);
     if (ebb_opt.decay_ms < 0)
         return; /* EBB_DECAY_MS=-1: nothing is purged but by malloc_trim */
-    if (!others) /* with others, the decay's look: walking its spans at every exit of
-                    400 threads tripled their allocator time */
+    if (!others) /* with others, the decay looks at it: every exit of a program's many
+                    threads would walk its spans otherwise */
         tidy_shared(true, true);
     ebb_pool_decay_to(others ? EXIT_KEEP : 0);
     ebb_large_decay(true);
