@@ -33,9 +33,15 @@
 #include "internal.h"
 #include "sizeclass.h"
 
-/* Blocks taken from the shared heap at a refill, or given back at an overflow, at most
+/* Blocks a refill takes from the shared heap besides the one malloc returns, at most
  * (the bins hold up to 64). */
 #define SHARED_BATCH 64
+
+/* internal.h says what each of these is; all of them are written under the lock. */
+bool ebb_shared_purging;
+_Atomic size_t ebb_shared_freed;
+_Atomic ptrdiff_t ebb_shared_net;
+uint64_t ebb_shared_used_ms;
 
 void *ebb_shared_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
 {
@@ -60,11 +66,6 @@ void *ebb_shared_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
     ebb_cache_put(heap, cls, got, n);
     return p;
 }
-
-bool ebb_shared_purging;
-_Atomic size_t ebb_shared_freed;
-_Atomic ptrdiff_t ebb_shared_net;
-uint64_t ebb_shared_used_ms;
 
 void ebb_shared_release(ebb_block_t *const *blocks, uint32_t n, bool purge)
 {
