@@ -94,7 +94,7 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *
     }
     ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
     if (ebb_unlikely(heap->armed)) {
-        ebb_heap_free_armed(heap, owner, s, b);
+        ebb_heap_free_armed(heap, s, b);
         return;
     }
     if (owner != heap) {

@@ -125,6 +125,13 @@ static void flush_bin(ebb_heap_t *heap, unsigned cls, shared_batch_t *sb)
     release(heap, out, n, sb);
 }
 
+void ebb_cache_release_one(ebb_heap_t *heap, ebb_block_t *b)
+{
+    shared_batch_t sb = {.n = 0, .purge = false};
+    release(heap, &b, 1, &sb);
+    shared_batch_flush(&sb);
+}
+
 /* free() of a block of the shared heap into a full bin: the block stays, the next to be
  * reused, and the older half of the bin goes back, so that a thread freeing more than it
  * allocates takes the shared lock once per half bin. A heap that does not cache (the
@@ -133,12 +140,11 @@ void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
     ebb_bin_t *bin = &heap->bin[s->cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
-    shared_batch_t sb = {.n = 0, .purge = false};
     if (n == 0) {
-        release(heap, &b, 1, &sb);
-        shared_batch_flush(&sb);
+        ebb_cache_release_one(heap, b);
         return;
     }
+    shared_batch_t sb = {.n = 0, .purge = false};
     uint32_t k = (n + 1) / 2;
     ebb_block_t *out[BIN_MAX];
     memcpy(out, bin->slots, k * sizeof(void *));

@@ -350,19 +350,14 @@ static bool armed_call(ebb_heap_t *heap, uint64_t now)
 }
 
 /* free() of a block when the heap is armed and its bin is hidden. */
-void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s, ebb_block_t *b)
+void ebb_heap_free_armed(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
     uint64_t now = ebb_now_ms();
     if (!armed_call(heap, now))
         periodic_work(heap, now);
     else if (ebb_cache_held_push(heap, s, b))
         return;
-    if (owner == heap)
-        ebb_free_local(heap, s, b);
-    else if (owner == &ebb_shared_heap)
-        ebb_shared_release(&b, 1, false); /* not left on its remote list for the decay */
-    else
-        ebb_span_remote_free(s, b);
+    ebb_cache_release_one(heap, b);
 }
 
 /* Of the quick refills of a current span (from its own local frees, or a new block),

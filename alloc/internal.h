@@ -290,7 +290,7 @@ EBB_NOINLINE void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t 
 EBB_NOINLINE void ebb_free_other(void *p, const char *func); /* large, invalid */
 void ebb_heap_arm(ebb_heap_t *heap);
 void ebb_heap_freed_unowned(void); /* by this thread: arm (span.c, cache.c) */
-EBB_NOINLINE void ebb_heap_free_armed(ebb_heap_t *heap, ebb_heap_t *owner, ebb_span_t *s,
+EBB_NOINLINE void ebb_heap_free_armed(ebb_heap_t *heap, ebb_span_t *s,
                                       ebb_block_t *b); /* bins hidden */
 extern _Atomic size_t ebb_abandoned_pending;
 /* How much collecting a whole heap gives back. */
@@ -373,6 +373,8 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* up to n blo
 uint32_t ebb_cache_refill_size(const ebb_heap_t *heap, unsigned cls);
 void ebb_cache_put(ebb_heap_t *heap, unsigned cls, ebb_block_t *const *blocks, uint32_t n);
 EBB_NOINLINE void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
+/* Owner: one block back to its span, past the cache (a local, shared or remote free). */
+void ebb_cache_release_one(ebb_heap_t *heap, ebb_block_t *b);
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
 
 /* A free by the span's owner, from free()'s fast path (alloc.h) and the cache's flush:
