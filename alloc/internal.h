@@ -32,6 +32,7 @@ extern size_t ebb_page_size;
 void ebb_os_init(void);
 void *ebb_os_map(size_t size);                   /* NULL on failure */
 void *ebb_os_map_aligned(size_t size, size_t align);
+size_t ebb_os_resident(const void *p, size_t size); /* bytes of those pages in memory */
 void ebb_os_unmap(void *p, size_t size);
 void ebb_os_count_mapped(ptrdiff_t bytes); /* address space reserved or put to use */
 void ebb_os_purge(void *p, size_t size, unsigned cls); /* whole pages in [p, p+size);
@@ -86,7 +87,8 @@ static inline uint64_t ebb_big_look_ms(void)
  * Callers hold the pool lock. */
 void *ebb_meta_alloc(size_t size);  /* zeroed, 128-byte aligned; NULL on failure */
 void *ebb_meta_alloc_aligned(size_t size, size_t align); /* align: 128 .. 4096 */
-extern _Atomic size_t ebb_meta_bytes;
+extern _Atomic size_t ebb_meta_bytes; /* mapped for metadata */
+size_t ebb_meta_resident(void);        /* of that, resident now (asks the kernel) */
 
 /* map.c — address -> tagged descriptor, one entry per 64 KiB. Lookups are lock-free
  * (inline below, for the free fast path); updates hold the pool lock, but for the

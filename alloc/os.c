@@ -59,6 +59,33 @@ void *ebb_os_map_aligned(size_t size, size_t align)
     return p;
 }
 
+/* Which pages of a mapping are in memory, by mincore, a vector's worth at a time; a
+ * failed call counts its pages as resident (an upper bound). Pages only ever read hold
+ * the shared zero page, which mincore counts and the RSS does not; metadata is read
+ * before it is written only by lookups of pointers ebb never gave out. */
+size_t ebb_os_resident(const void *p, size_t size)
+{
+    enum { PAGES = 256 };
+    unsigned char vec[PAGES];
+    uintptr_t at = (uintptr_t)p & ~(uintptr_t)(ebb_page_size - 1);
+    uintptr_t end = ebb_align_up((uintptr_t)p + size, ebb_page_size);
+    size_t resident = 0;
+    int saved = errno;
+    while (at < end) {
+        size_t len = end - at < PAGES * ebb_page_size ? end - at : PAGES * ebb_page_size;
+        size_t pages = len / ebb_page_size;
+        if (mincore((void *)at, len, vec) != 0) {
+            resident += len;
+        } else {
+            for (size_t i = 0; i < pages; i++)
+                resident += (vec[i] & 1) * ebb_page_size;
+        }
+        at += len;
+    }
+    errno = saved;
+    return resident;
+}
+
 /* madvise of the whole pages in [p, p+size): their bytes, or 0 if none or it failed. */
 static size_t purge_pages(void *p, size_t size)
 {

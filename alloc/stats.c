@@ -50,6 +50,7 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     ebb_heaps_cached(in_caches);
     ebb_heaps_count(&snap->total.heaps, &snap->total.threads_active);
     size_t pool_dirty = ebb_pool_dirty_bytes();
+    snap->total.metadata_resident_bytes = ebb_meta_resident();
     ebb_unlock(&ebb_pool_lock);
 
     size_t live = 0, resident = 0;
@@ -98,11 +99,12 @@ EBB_EXPORT void ebb_stats_json(FILE *out)
             "\"mapped_bytes\": %zu, \"os_mapped_bytes\": %zu, "
             "\"resident_bytes\": %zu, \"metadata_bytes\": %zu, \"large_bytes\": %zu, "
             "\"large_count\": %zu, \"purged_bytes\": %zu, \"purge_calls\": %zu, "
-            "\"heaps\": %zu, \"threads_active\": %zu, \"classes\": [",
+            "\"heaps\": %zu, \"threads_active\": %zu, \"metadata_resident_bytes\": %zu, "
+            "\"classes\": [",
             EBB_VERSION_STRING, t->live_bytes, t->free_bytes, t->mapped_bytes,
             t->os_mapped_bytes, t->resident_bytes,
             t->metadata_bytes, t->large_bytes, t->large_count, t->purged_bytes,
-            t->purge_calls, t->heaps, t->threads_active);
+            t->purge_calls, t->heaps, t->threads_active, t->metadata_resident_bytes);
     const char *sep = "";
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         const ebb_class_snapshot_t *cs = &snap.cls[c];

@@ -67,13 +67,15 @@ typedef struct ebb_stats {
                                equals mapped_bytes + metadata_bytes when no thread is
                                inside the allocator */
     size_t resident_bytes;  /* of mapped_bytes, pages not yet given back (upper bound) */
-    size_t metadata_bytes;  /* memory for the allocator's own bookkeeping */
+    size_t metadata_bytes;  /* mapped for the allocator's own bookkeeping */
     size_t large_bytes;     /* mapped bytes of blocks above the largest size class */
     size_t large_count;     /* number of such blocks */
     size_t purged_bytes;    /* total bytes ever returned to the kernel */
     size_t purge_calls;     /* total madvise calls made to return them */
     size_t heaps;           /* thread heaps created (live and abandoned) */
     size_t threads_active;  /* heaps owned by a running thread */
+    size_t metadata_resident_bytes; /* of metadata_bytes, pages in memory (the kernel's
+                                       count); with resident_bytes, ebb's share of RSS */
 } ebb_stats_t;
 
 void ebb_stats_get(ebb_stats_t *out);

@@ -4,7 +4,8 @@
  * reuse a freed one's pages, and the rest of a reused one goes back when fresh memory
  * is needed; a buffer grown by realloc is resident once, and once freed
  * gives its pages back as the program grows elsewhere; mixed sizes freed in runs stay
- * within the slack bound, and ebb's resident figure is the process's; calloc of purged
+ * within the slack bound, and ebb's resident figure is the process's, also when its
+ * address map grows into a new region of addresses; calloc of purged
  * memory is zero.
  * With "background" as argument (run with EBB_BACKGROUND=1), the RSS must drop with no
  * further call at all; with "quiet", after a single call once the delay has passed;
@@ -153,7 +154,7 @@ static size_t ebb_resident(void)
     ebb_stats_t st;
     if (!t_stats(&st))
         return 0;
-    return st.resident_bytes + st.metadata_bytes;
+    return st.resident_bytes + st.metadata_resident_bytes;
 }
 
 /* A freed 64 MiB buffer reused for an 8 MiB one keeps the rest of its pages as a tail
@@ -181,6 +182,44 @@ static void large_tail_given(void)
     CHECK(b[8 * MiB - 1] == 2 && c[0] == 3);
     T_FREE(b);
     T_FREE(c);
+    T_TRIM(0);
+}
+
+/* When chunks are placed in a 32 GiB stretch of addresses ebb has not used before, its
+ * address map takes a 4 MiB leaf for it, of which only a page or two is touched: the
+ * resident figure must count those pages, not the whole leaf. A 40 GiB reservation
+ * (no memory behind it) puts the next mappings in such a stretch. */
+static void new_map_region(void)
+{
+    enum { BLOCKS = 2048 }; /* more than the free chunks earlier cases left */
+    static char *blocks[BLOCKS];
+    T_TRIM(0);
+    ebb_stats_t before, live_st;
+    CHECK(t_stats(&before));
+    size_t base = rss(), claimed_base = ebb_resident();
+    void *hole = mmap(NULL, (size_t)40 << 30, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(hole != MAP_FAILED);
+    int n = 0;
+    do { /* until the free chunks and the addresses reserved ahead run out and a leaf is
+          * taken (ebb counts carved blocks as resident, so each is written whole) */
+        blocks[n] = T_MALLOC(MiB);
+        memset(blocks[n], 7, MiB);
+        CHECK(t_stats(&live_st));
+    } while (++n < BLOCKS && live_st.metadata_bytes < before.metadata_bytes + 4 * MiB);
+    size_t rss_grew = above(base, rss()), claim_grew = above(claimed_base, ebb_resident());
+    size_t meta_grew = live_st.metadata_bytes - before.metadata_bytes;
+    printf("%-26s %d blocks: metadata mapped +%zu KiB, ebb counts %zu KiB resident of "
+           "%zu KiB\n", "a new map region", n, meta_grew >> 10, claim_grew >> 10,
+           rss_grew >> 10);
+    /* otherwise the case did not test what it is for */
+    CHECKF(meta_grew >= 4 * MiB, "no new address-map leaf after %d MiB", n);
+    CHECKF(claim_grew + MiB / 2 >= rss_grew && rss_grew + MiB / 2 >= claim_grew,
+           "new map region: ebb counts %zu KiB resident, the process %zu KiB",
+           claim_grew >> 10, rss_grew >> 10);
+    for (int i = 0; i < n; i++)
+        T_FREE(blocks[i]);
+    munmap(hole, (size_t)40 << 30);
     T_TRIM(0);
 }
 
@@ -575,6 +614,7 @@ int main(int argc, char **argv)
     mixed_runs();
     large_regrowth();
     large_tail_given();
+    new_map_region();
 
     /* large blocks */
     void *big[10];
