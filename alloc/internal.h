@@ -193,7 +193,11 @@ void ebb_span_block_freed(ebb_span_t *s, ebb_block_t *b);
 bool ebb_span_purge_free_blocks(ebb_span_t *s, bool aged); /* true: some left to age */
 size_t ebb_span_purged_bytes(const ebb_span_t *s);
 void ebb_span_purge_tail(ebb_span_t *s);   /* pages past the carved blocks */
-void ebb_span_purge_pages(ebb_span_t *s, bool again); /* small spans: all-free pages */
+/* How a look purges the pages of a small span whose blocks are all free: those that were
+ * so at the span's last look too (the looks between two of the decay's), or all of them
+ * (the decay's look; or malloc_trim's, which also looks at a span unchanged since). */
+typedef enum { EBB_PAGES_AGED, EBB_PAGES_ALL, EBB_PAGES_AGAIN } ebb_pages_look_t;
+void ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look);
 void ebb_span_unpurge(ebb_span_t *s);      /* carve the blocks on purged pages again */
 extern ebb_span_t ebb_empty_span;
 

@@ -6,6 +6,7 @@
 #endif
 
 static void set_aside(ebb_span_t *s, uint64_t mask);
+static uint64_t free_pages(const ebb_span_t *s);
 
 /* What the last look of its heap's purge saw of a span (chunk.last_look). */
 static uint64_t *last_look(ebb_span_t *s)
@@ -13,13 +14,16 @@ static uint64_t *last_look(ebb_span_t *s)
     return &s->chunk->last_look[s - s->chunk->spans];
 }
 
-/* A small span's free list and count of blocks in use, in one word (the head's address
- * takes 47 bits, the count 13): either changes when a block is handed out, freed (once
- * collected) or carved. */
-static uint64_t small_span_state(const ebb_span_t *s)
+/* A small span's free list and count of blocks in use (the head's offset in the span,
+ * 16 bits, the count 13), with bit 31 set so that no state is 0, the word of a span
+ * never looked at: either changes when a block is handed out, freed (once collected)
+ * or carved. The look stores it in the low half of the span's last_look word, and in
+ * bits 32-47 the pages it found all free and left to age (ebb_span_purge_pages). */
+static uint32_t small_span_state(const ebb_span_t *s)
 {
-    return (uint64_t)(uintptr_t)s->free ^
-           ((uint64_t)atomic_load_explicit(&s->used, memory_order_relaxed) << 48);
+    uint32_t head = s->free ? (uint32_t)((uintptr_t)s->free - s->start) & 0xffffu : 0xffffu;
+    return head | (uint32_t)atomic_load_explicit(&s->used, memory_order_relaxed) << 16 |
+           (uint32_t)1 << 31;
 }
 
 /* The span every heap's current[] points to when it has none for a class: it has no
@@ -378,20 +382,46 @@ static void set_aside(ebb_span_t *s, uint64_t mask)
     s->purged_blocks = (uint16_t)(s->purged_blocks + removed);
 }
 
-/* Owner, small spans: purge every page whose blocks are all free. Those blocks leave
- * the free list (their links may be on the purged page) until ebb_span_unpurge. */
-void ebb_span_purge_pages(ebb_span_t *s, bool again)
+/* Owner, small spans: purge the pages whose blocks are all free, as `look` says. Those
+ * blocks leave the free list (their links may be on the purged page) until
+ * ebb_span_unpurge. */
+void ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look)
 {
     if (s->big || ebb_page_size != 4096 || !s->capacity)
         return;
     ebb_span_collect(s);
     if (!s->free)
         return;
-    /* Unchanged since a look that left nothing to purge: the walk of its free list
-     * (every partly free span's, at every look) would find nothing again. */
-    uint64_t state = small_span_state(s);
-    if (!again && *last_look(s) == state)
+    uint64_t word = *last_look(s);
+    uint64_t seen = (word >> 32) & ~s->purged_mask; /* all free at the last look */
+    /* Unchanged since a look that found no free page: the walk of its free list (every
+     * partly free span's, at every look) would find none again. Only then: the state
+     * is no proof, a few calls can leave the head and the count as they were with other
+     * blocks in use, so the pages a look purges are always those its walk found. */
+    if (look != EBB_PAGES_AGAIN && !seen && (uint32_t)word == small_span_state(s))
         return;
+    uint64_t pages = free_pages(s);
+    uint64_t purge = look == EBB_PAGES_AGED ? pages & seen : pages;
+    if (purge) {
+        set_aside(s, purge | s->purged_mask);
+        for (unsigned p = 0; p < SMALL_SPAN_PAGES; p++) {
+            if (!((purge >> p) & 1))
+                continue;
+            unsigned q = p;
+            while (q + 1 < SMALL_SPAN_PAGES && ((purge >> (q + 1)) & 1))
+                q++;
+            ebb_os_purge((void *)(s->start + (uintptr_t)p * 4096u),
+                         (uintptr_t)(q - p + 1) * 4096u, s->cls);
+            p = q;
+        }
+        s->purged_mask |= purge;
+    }
+    *last_look(s) = small_span_state(s) | (pages & ~purge) << 32;
+}
+
+/* The pages of small span s whose blocks are all free, not purged yet. */
+static uint64_t free_pages(const ebb_span_t *s)
+{
     uint64_t freebits[4096 / 64] = {0};
     for (ebb_block_t *b = s->free; b; b = ebb_block_next(s, b)) {
         uint32_t i = ebb_block_index(s, (uintptr_t)b - s->start);
@@ -410,23 +440,7 @@ void ebb_span_purge_pages(ebb_span_t *s, bool again)
         if (all_free)
             pages |= (uint64_t)1 << p;
     }
-    if (!pages) {
-        *last_look(s) = state;
-        return;
-    }
-    set_aside(s, pages | s->purged_mask);
-    for (unsigned p = 0; p < SMALL_SPAN_PAGES; p++) {
-        if (!((pages >> p) & 1))
-            continue;
-        unsigned q = p;
-        while (q + 1 < SMALL_SPAN_PAGES && ((pages >> (q + 1)) & 1))
-            q++;
-        ebb_os_purge((void *)(s->start + (uintptr_t)p * 4096u), (uintptr_t)(q - p + 1) * 4096u,
-                     s->cls);
-        p = q;
-    }
-    s->purged_mask |= pages;
-    *last_look(s) = small_span_state(s);
+    return pages;
 }
 
 /* Owner: put the blocks set aside on purged pages (small spans) or purged whole (big

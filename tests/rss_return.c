@@ -12,7 +12,8 @@
  * with "consumer", the same after a thread that never allocates freed what exited
  * threads left; with "aging", big blocks left free are purged within a few looks while
  * one reused between looks keeps its pages; with "pages", free pages of small spans are
- * purged by the looks, again after more frees.
+ * purged by the looks, again after more frees; with "pages_aged", by the looks between
+ * two of the decay's.
  * Figures are printed. */
 #include <fcntl.h>
 #include <pthread.h>
@@ -467,16 +468,16 @@ static size_t resident_block_pages(void)
     return n;
 }
 
-static void look_after_delay(void)
+static void look_after_ms(long ms)
 {
-    struct timespec ts = {0, 150000000};
+    struct timespec ts = {0, ms * 1000000};
     nanosleep(&ts, NULL);
     char *volatile big = T_MALLOC(20 * 1024);
     big[0] = 1;
     T_FREE(big);
 }
 
-static void pages_case(void)
+static size_t carve_page_blocks(void)
 {
     char **b = page_blocks_kept;
     for (int i = 0; i < PAGES_BLOCKS; i++) {
@@ -484,22 +485,53 @@ static void pages_case(void)
         memset(b[i], 5, 64);
         CHECK(i == 0 || b[i] > b[i - 1]); /* carved in order, span after span */
     }
-    size_t all = resident_block_pages();
+    return resident_block_pages();
+}
+
+static void pages_case(void)
+{
+    char **b = page_blocks_kept;
+    size_t all = carve_page_blocks();
     for (int i = 0; i < PAGES_BLOCKS; i++)
         if (((uintptr_t)b[i] >> 12) % 4 != 0)
             T_FREE(b[i]);
-    look_after_delay();
+    look_after_ms(150);
     size_t quarter = resident_block_pages();
     for (int i = 0; i < PAGES_BLOCKS; i++)
         if (((uintptr_t)b[i] >> 12) % 8 == 4)
             T_FREE(b[i]);
-    look_after_delay();
+    look_after_ms(150);
     size_t eighth = resident_block_pages();
     printf("pages: %zu resident, %zu after freeing 3 in 4, %zu after 7 in 8\n", all, quarter,
            eighth);
     CHECK(all >= 384);
     CHECKF(quarter <= all / 4 + 8, "%zu of %zu pages resident, 1 in 4 kept", quarter, all);
     CHECKF(eighth <= all / 8 + 8, "%zu of %zu pages resident, 1 in 8 kept", eighth, all);
+}
+
+/* With EBB_DECAY_MS=1600 the heap looks at small spans' free pages every 200 ms and
+ * purges every free one at every eighth look: a page free at two looks in a row goes
+ * at the second, long before the delay. */
+static void pages_aged_case(void)
+{
+    char **b = page_blocks_kept;
+    look_after_ms(10); /* the heap's first look, which purges every free page */
+    size_t all = carve_page_blocks();
+    for (int i = 0; i < PAGES_BLOCKS; i++)
+        if (((uintptr_t)b[i] >> 12) % 4 != 0)
+            T_FREE(b[i]);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    look_after_ms(250);
+    look_after_ms(250);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t quarter = resident_block_pages();
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("pages, aged: %zu resident, %zu after freeing 3 in 4 and %ld ms\n", all, quarter,
+           ms);
+    CHECK(all >= 384);
+    CHECKF(quarter <= all / 4 + 8, "%zu of %zu pages resident after %ld ms, 1 in 4 kept",
+           quarter, all, ms);
 }
 
 static void background_case(void)
@@ -527,6 +559,7 @@ int main(int argc, char **argv)
     } alone[] = {
         {"background", background_case}, {"consumer", consumer_case}, {"never", never_case},
         {"pages", pages_case},           {"aging", aging_case},       {"quiet", quiet_case},
+        {"pages_aged", pages_aged_case},
     };
     for (size_t i = 0; argc > 1 && i < sizeof alone / sizeof alone[0]; i++) {
         if (strcmp(argv[1], alone[i].name) == 0) {
