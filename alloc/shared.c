@@ -13,8 +13,10 @@
  * `server` trace 3.52 -> 3.08 MiB (glibc 2.75), `python-threads` 4.27 -> 3.96 (glibc
  * 3.70), 400 short threads 5.30 -> 4.74, the larson workload 16.0 -> 11.5 MiB and 378
  * -> 345 ms. The cost, which keeps it off by default: the replays' allocator time is
- * 1.1-1.5x, as every thread's refills take the one lock (a lock per class is the next
- * step), and blocks freed by other threads than their allocator's (falseshare) 1.6x.
+ * 1.1-1.5x, and blocks freed by other threads than their allocator's (falseshare) 1.6x.
+ * Not the lock's (no measurable wait; a lock per group of classes did not help): each
+ * refilled block's line, last written by another core, is read and written here (popped
+ * off a span's list, then tagged as cached).
  *
  * The first heap (the first thread to allocate: the main thread of most programs, and
  * the only one of a single-threaded program) keeps spans of its own for every class,
