@@ -88,7 +88,7 @@ uintptr_t ebb_self(void)
 }
 
 static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep);
-static void tidy_shared(bool wait, bool all);
+static void tidy_shared(bool all);
 
 /* An armed heap keeps every current[] empty, so that its mallocs reach the slow path
  * (see "armed heaps" below); only ebb_heap_alloc hands it a span for one malloc. */
@@ -732,7 +732,7 @@ static void heap_thread_exit(void *arg)
         return; /* EBB_DECAY_MS=-1: nothing is purged but by malloc_trim */
     if (!others) /* with others, the decay looks at it: every exit of a program's many
                     threads would walk its spans otherwise */
-        tidy_shared(true, true);
+        tidy_shared(true);
     ebb_pool_decay_to(others ? EXIT_KEEP : 0);
     ebb_large_decay(true);
 }
@@ -741,11 +741,12 @@ static void heap_thread_exit(void *arg)
  * frees leave them there; its current spans stay when they empty) and its free pages as
  * for any heap; or everything free in it purged, as a quiet heap's (armed_call), once no
  * thread has used it for a whole delay or with `all` (the exit of the last thread but
- * one). The decay skips it if the lock is busy (held by this thread, whose refill from
- * the shared heap runs the decay, or another's): the next decay does it. */
-static void tidy_shared(bool wait, bool all)
+ * one, which waits for the lock). The decay skips it if the lock is busy (held by this
+ * thread, whose refill from the shared heap runs the decay, or another's): the next
+ * decay does it. */
+static void tidy_shared(bool all)
 {
-    if (wait)
+    if (all)
         ebb_lock(&ebb_shared_lock);
     else if (!ebb_trylock(&ebb_shared_lock))
         return;
@@ -792,7 +793,7 @@ static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
     }
     if (how >= EBB_COLLECT_PURGE) {
         atomic_store_explicit(&ebb_abandoned_pending, 0, memory_order_relaxed);
-        tidy_shared(false, false);
+        tidy_shared(false);
     }
     if (list) {
         ebb_lock(&ebb_pool_lock);
