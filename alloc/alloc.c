@@ -203,7 +203,7 @@ void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const cha
         ebb_span_check_double_free(s, b, func);
     else if (owner == &ebb_shared_heap)
         ebb_shared_check_double_free(s, b, func);
-    ebb_free_block(heap, s, b, s->cls);
+    ebb_free_block(heap, &heap->bin[s->cls], s, b);
 }
 
 /* Free of a large block or of a pointer free()'s fast path found no span for: every
@@ -211,6 +211,8 @@ void ebb_free_suspect(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b, const cha
  * span goes back to it as a remote free). */
 void ebb_free_other(void *p, const char *func)
 {
+    if (!p) /* free(NULL) comes here, not through a test on every free */
+        return;
     ebb_large_t *large;
     ebb_span_t *s = ebb_block_lookup(p, func, &large);
     if (!s) {

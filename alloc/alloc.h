@@ -17,7 +17,7 @@
 #include "sizeclass.h"
 
 /* A block of class cls or, when not `exact`, possibly of a slightly larger one. */
-static inline void *ebb_alloc_class(unsigned cls, bool exact)
+static inline void *ebb_alloc_class(size_t cls, bool exact)
 {
     ebb_heap_t *heap = ebb_tls_heap;
     ebb_bin_t *bin = &heap->bin[cls];
@@ -80,10 +80,9 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
 /* The end of free() once the pointer is checked: into the heap's cache, or when the
  * bin is full to the block's span (the blocks a thread frees beyond what it allocates
  * again soon are better there, where their span can empty). */
-static inline void ebb_free_block(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b,
-                                  uintptr_t cls)
+static inline void ebb_free_block(ebb_heap_t *heap, ebb_bin_t *bin, ebb_span_t *s,
+                                  ebb_block_t *b)
 {
-    ebb_bin_t *bin = &heap->bin[cls];
     uintptr_t tag = ebb_cached_tag(s, b); /* before the stores: the key is loaded once */
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
     if (ebb_likely(n < bin->max)) {
@@ -110,11 +109,10 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *
 /* Every exit from the fast path below is a tail call, so that it needs no stack frame. */
 static inline void ebb_core_free(void *p, const char *func)
 {
-    if (ebb_unlikely(!p))
-        return;
     uintptr_t entry = ebb_map_entry((uintptr_t)p);
     uintptr_t tag = entry & EBB_MAP_TAG_MASK;
-    if (ebb_unlikely(!tag)) { /* a large block, or not ebb's */
+    if (ebb_unlikely(!tag)) { /* a large block, NULL (the map has nothing at 0), or not
+                                 ebb's */
         ebb_free_other(p, func);
         return;
     }
@@ -137,8 +135,11 @@ static inline void ebb_core_free(void *p, const char *func)
         ebb_free_suspect(heap, s, b, func);
         return;
     }
-    /* an owned span's tag is its class + 1 (ebb_span_init sets it before the owner) */
-    ebb_free_block(heap, s, b, tag - 1);
+    /* An owned span's tag is its class + 1 (ebb_span_init sets it before the owner):
+     * its bin, addressed from the tag with one shift and one add. */
+    ebb_bin_t *bin = (ebb_bin_t *)((char *)heap + offsetof(ebb_heap_t, bin) +
+                                   (tag - 1) * sizeof(ebb_bin_t));
+    ebb_free_block(heap, bin, s, b);
 }
 
 static inline size_t ebb_core_usable(const void *p, const char *func)

@@ -10,6 +10,11 @@
 
 #include "types.h"
 
+/* Everything declared below is the library's own, defined in it with hidden visibility:
+ * declared so too, the compiler reads its globals straight from their addresses rather
+ * than through the GOT (free() loads one). */
+#pragma GCC visibility push(hidden)
+
 #define ebb_likely(x) __builtin_expect(!!(x), 1)
 #define ebb_unlikely(x) __builtin_expect(!!(x), 0)
 #define EBB_NOINLINE __attribute__((noinline))
@@ -432,5 +437,6 @@ uintptr_t ebb_random_word(void);
 /* fork.c */
 void ebb_fork_install(void);
 
+#pragma GCC visibility pop
 
 #endif /* EBB_INTERNAL_H */

@@ -18,6 +18,8 @@
 
 #include "types.h"
 
+#pragma GCC visibility push(hidden) /* as in internal.h */
+
 /* Geometry of a class, filled in once by ebb_sizeclass_init(). */
 typedef struct ebb_class_info {
     uint32_t block_size;
@@ -55,5 +57,7 @@ static inline size_t ebb_class_size(unsigned cls)
 {
     return ebb_class_info[cls].block_size;
 }
+
+#pragma GCC visibility pop
 
 #endif /* EBB_SIZECLASS_H */

@@ -215,7 +215,9 @@ typedef struct ebb_bin {
     _Atomic uint32_t held;  /* as count */
     uint32_t fill;          /* EBB_SHARED=1: the blocks the last refill from the shared
                                heap brought (cache.c); 0 after a flush */
+    uint64_t unused;        /* to 32 bytes: the fast paths find a bin with one shift */
 } ebb_bin_t;
+_Static_assert(sizeof(ebb_bin_t) == 32, "a bin is 32 bytes");
 
 /* Blocks up to 4 KiB are cached: the classes 16 .. 4096. */
 #define EBB_CACHED_CLASSES 48
