@@ -191,6 +191,10 @@ static inline bool ebb_span_fresh_untouched(const ebb_span_t *s)
 }
 void ebb_span_extend(ebb_span_t *s);             /* owner; ebb_span_can_grow */
 ebb_block_t *ebb_span_take_fresh(ebb_span_t *s); /* owner; ebb_span_can_grow */
+/* The last block ebb_span_take_fresh handed out from memory nobody wrote since it was
+ * mapped or purged, so zero throughout: calloc clears it, allocates, and zeroes the
+ * block unless it is this one. */
+extern __thread void *ebb_tls_zeroed __attribute__((tls_model("initial-exec")));
 void ebb_span_collect(ebb_span_t *s);
 void ebb_span_remote_free(ebb_span_t *s, ebb_block_t *b);
 void ebb_span_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *func);

@@ -102,6 +102,8 @@ void ebb_span_extend(ebb_span_t *s)
  * already (free() requires a live block's link word not to look free). The page then
  * faults in where the program first writes it, and a block the program never fills
  * costs no page. */
+__thread void *ebb_tls_zeroed __attribute__((tls_model("initial-exec")));
+
 ebb_block_t *ebb_span_take_fresh(ebb_span_t *s)
 {
     bool written = s->capacity * s->block_size < s->touched; /* by an earlier class */
@@ -111,6 +113,8 @@ ebb_block_t *ebb_span_take_fresh(ebb_span_t *s)
 #endif
     if (written)
         b->next_enc = 0;
+    else /* all of it past `touched`: calloc need not write its pages, nor fault them */
+        ebb_tls_zeroed = b;
     atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return b;

@@ -534,6 +534,65 @@ static void pages_aged_case(void)
            quarter, all, ms);
 }
 
+/* calloc of a block carved from memory nobody wrote leaves its pages untouched (they are
+ * zero already), as a large block's are; one carved where another class wrote before,
+ * or reused, is cleared. Alone in a process: its first blocks of 512 KiB and more come
+ * from a fresh chunk. */
+static size_t interior_resident_pages(const unsigned char *p, size_t size)
+{
+    static unsigned char vec[512];
+    uintptr_t from = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t to = ((uintptr_t)p + size) & ~(uintptr_t)4095;
+    size_t pages = (to - from) / 4096, n = 0;
+    CHECK(pages <= sizeof vec && mincore((void *)from, to - from, vec) == 0);
+    for (size_t i = 0; i < pages && i < sizeof vec; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+static size_t nonzero_bytes(const unsigned char *p, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++)
+        n += p[i] != 0;
+    return n;
+}
+
+static void calloc_case(void)
+{
+    const size_t big = 900 << 10, other = 700 << 10;
+    unsigned char *fresh[4];
+    for (int i = 0; i < 4; i++) {
+        fresh[i] = T_CALLOC(1, big);
+        CHECK(fresh[i] != NULL && t_owns(fresh[i]));
+        size_t r = interior_resident_pages(fresh[i], big);
+        CHECKF(r <= 1, "calloc(900 KiB) #%d: %zu of its pages resident before any write", i, r);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK(nonzero_bytes(fresh[i], big) == 0);
+        memset(fresh[i], 0xa5, big);
+    }
+    /* Their span, written all over, empties; a block of another class of its kind may
+     * be carved there, and one of this class is reused: both must come back cleared. */
+    for (int i = 0; i < 4; i++)
+        T_FREE(fresh[i]);
+    for (int round = 0; round < 2; round++) {
+        unsigned char *p[4];
+        for (int i = 0; i < 4; i++) {
+            size_t n = i % 2 ? big : other;
+            p[i] = T_CALLOC(1, n);
+            CHECK(p[i] != NULL);
+            if (p[i])
+                CHECKF(nonzero_bytes(p[i], n) == 0, "calloc(%zu) round %d not cleared", n,
+                       round);
+        }
+        for (int i = 0; i < 4; i++) {
+            memset(p[i], 0x5a, i % 2 ? big : other);
+            T_FREE(p[i]);
+        }
+    }
+}
+
 static void background_case(void)
 {
     quiet_then(false);
@@ -559,7 +618,7 @@ int main(int argc, char **argv)
     } alone[] = {
         {"background", background_case}, {"consumer", consumer_case}, {"never", never_case},
         {"pages", pages_case},           {"aging", aging_case},       {"quiet", quiet_case},
-        {"pages_aged", pages_aged_case},
+        {"pages_aged", pages_aged_case}, {"calloc", calloc_case},
     };
     for (size_t i = 0; argc > 1 && i < sizeof alone / sizeof alone[0]; i++) {
         if (strcmp(argv[1], alone[i].name) == 0) {
