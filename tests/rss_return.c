@@ -537,7 +537,8 @@ static void pages_aged_case(void)
 /* calloc of a block carved from memory nobody wrote leaves its pages untouched (they are
  * zero already), as a large block's are; one carved where another class wrote before,
  * or reused, is cleared. Alone in a process: its first blocks of 512 KiB and more come
- * from a fresh chunk. */
+ * from a fresh chunk; after the frees, the 700 KiB class takes the emptied span (its
+ * blocks carved where the 900 KiB ones were written) and the 900 KiB class a new one. */
 static size_t interior_resident_pages(const unsigned char *p, size_t size)
 {
     static unsigned char vec[512];
@@ -565,6 +566,8 @@ static void calloc_case(void)
     for (int i = 0; i < 4; i++) {
         fresh[i] = T_CALLOC(1, big);
         CHECK(fresh[i] != NULL && t_owns(fresh[i]));
+        if (!fresh[i])
+            return;
         size_t r = interior_resident_pages(fresh[i], big);
         CHECKF(r <= 1, "calloc(900 KiB) #%d: %zu of its pages resident before any write", i, r);
     }
@@ -587,7 +590,8 @@ static void calloc_case(void)
                        round);
         }
         for (int i = 0; i < 4; i++) {
-            memset(p[i], 0x5a, i % 2 ? big : other);
+            if (p[i])
+                memset(p[i], 0x5a, i % 2 ? big : other);
             T_FREE(p[i]);
         }
     }
