@@ -426,6 +426,14 @@ static void *take_fresh(ebb_heap_t *heap, ebb_span_t *s, unsigned cls, bool exac
     return ebb_span_take_fresh(s);
 }
 
+/* The owner's current span of a class has nothing freed to reuse and is the only span
+ * of its class, with blocks never handed out: its next block is a new one. */
+static inline bool current_takes_fresh(const ebb_span_t *cur)
+{
+    return !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
+           !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
+}
+
 void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
 {
     uint64_t now;
@@ -446,8 +454,7 @@ void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
             return p;
         /* The span's own local frees, or, if it is the only span of its class with
          * nothing freed to reuse, a new block. */
-        bool fresh = !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
-                     !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
+        bool fresh = current_takes_fresh(cur);
         if ((cur->local_free || fresh) && (++heap->refills % QUICK_PERIOD) != 0) {
             if (fresh)
                 return take_fresh(heap, cur, cls, exact);
@@ -535,8 +542,20 @@ static ebb_heap_t *acquire_heap(void)
 
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls, bool exact)
 {
-    if (ebb_likely(heap != &ebb_empty_heap))
+    if (ebb_likely(heap != &ebb_empty_heap)) {
+        /* A new block of a small class's current span, ebb_heap_alloc's quick refill
+         * without its frame: a program building up its data comes here for each block
+         * (the fragment trace's mallocs, nearly all new blocks: 149 -> 109
+         * instructions each). The period's count is taken only when used, so that
+         * ebb_heap_alloc still runs the periodic work on time. */
+        ebb_span_t *cur = heap->current[cls];
+        if (!cur->big && !heap->armed && current_takes_fresh(cur) &&
+            !ebb_heap_shares(heap, cls) && (heap->refills + 1) % QUICK_PERIOD != 0) {
+            heap->refills++;
+            return ebb_span_take_fresh(cur);
+        }
         return ebb_heap_alloc(heap, cls, exact);
+    }
     if (tls_state == THREAD_EXITED) {
         ebb_lock(&ebb_shared_lock);
         void *p = ebb_heap_alloc(&ebb_shared_heap, cls, exact);
