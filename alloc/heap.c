@@ -416,7 +416,8 @@ static void *borrow_larger(ebb_heap_t *heap, unsigned cls)
 
 /* A block never handed out from span s (ebb_span_can_grow): borrowed from a larger
  * class when it would be on pages s never touched, unless the class is `exact`. */
-static void *take_fresh(ebb_heap_t *heap, ebb_span_t *s, unsigned cls, bool exact)
+static inline __attribute__((always_inline)) void *
+take_fresh(ebb_heap_t *heap, ebb_span_t *s, unsigned cls, bool exact)
 {
     if (s->big && !exact && ebb_span_fresh_untouched(s)) {
         void *p = borrow_larger(heap, cls);
@@ -426,43 +427,18 @@ static void *take_fresh(ebb_heap_t *heap, ebb_span_t *s, unsigned cls, bool exac
     return ebb_span_take_fresh(s);
 }
 
-/* The owner's current span of a class has nothing freed to reuse and is the only span
- * of its class, with blocks never handed out: its next block is a new one. */
-static inline bool current_takes_fresh(const ebb_span_t *cur)
+/* ebb_heap_alloc past its quick refills: an armed heap's held blocks, the periodic work,
+ * then a span found or taken for the class. Apart, so that the quick refills (every new
+ * block of a program building up its data, say) need no large frame: 149 -> 113
+ * instructions a malloc on the fragment trace, whose mallocs are nearly all new
+ * blocks. */
+static EBB_NOINLINE void *alloc_slow(ebb_heap_t *heap, unsigned cls, bool exact, bool shares)
 {
-    return !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
-           !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
-}
-
-void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
-{
-    uint64_t now;
-    bool shares = ebb_heap_shares(heap, cls);
-    if (heap->armed) {
-        now = ebb_now_ms();
-        if (armed_call(heap, now)) {
-            void *p = ebb_cache_held_pop(heap, cls);
-            if (p)
-                return p;
-        }
-    } else if (shares) {
-        now = ebb_now_ms();
-    } else {
-        ebb_span_t *cur = heap->current[cls];
-        void *p = ebb_span_pop(cur);
+    uint64_t now = ebb_now_ms();
+    if (heap->armed && armed_call(heap, now)) {
+        void *p = ebb_cache_held_pop(heap, cls);
         if (p)
             return p;
-        /* The span's own local frees, or, if it is the only span of its class with
-         * nothing freed to reuse, a new block. */
-        bool fresh = current_takes_fresh(cur);
-        if ((cur->local_free || fresh) && (++heap->refills % QUICK_PERIOD) != 0) {
-            if (fresh)
-                return take_fresh(heap, cur, cls, exact);
-            cur->free = cur->local_free;
-            cur->local_free = NULL;
-            return ebb_span_pop(cur);
-        }
-        now = ebb_now_ms();
     }
     periodic_work(heap, now);
     if (shares)
@@ -481,6 +457,29 @@ void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
         ebb_cache_fill(heap, s, EBB_ARMED_FILL);
     }
     return p;
+}
+
+void *ebb_heap_alloc(ebb_heap_t *heap, unsigned cls, bool exact)
+{
+    bool shares = ebb_heap_shares(heap, cls);
+    if (!heap->armed && !shares) {
+        ebb_span_t *cur = heap->current[cls];
+        void *p = ebb_span_pop(cur);
+        if (p)
+            return p;
+        /* The span's own local frees, or, if it is the only span of its class with
+         * nothing freed to reuse, a new block. */
+        bool fresh = !cur->local_free && ebb_span_can_grow(cur) && !cur->next &&
+                     !atomic_load_explicit(&cur->thread_free, memory_order_relaxed);
+        if ((cur->local_free || fresh) && (++heap->refills % QUICK_PERIOD) != 0) {
+            if (fresh)
+                return take_fresh(heap, cur, cls, exact);
+            cur->free = cur->local_free;
+            cur->local_free = NULL;
+            return ebb_span_pop(cur);
+        }
+    }
+    return alloc_slow(heap, cls, exact, shares);
 }
 
 /* A thread's first allocation: adopt an abandoned heap or make a new one. */
@@ -542,20 +541,8 @@ static ebb_heap_t *acquire_heap(void)
 
 void *ebb_heap_malloc_slow(ebb_heap_t *heap, unsigned cls, bool exact)
 {
-    if (ebb_likely(heap != &ebb_empty_heap)) {
-        /* A new block of a small class's current span, ebb_heap_alloc's quick refill
-         * without its frame: a program building up its data comes here for each block
-         * (the fragment trace's mallocs, nearly all new blocks: 149 -> 109
-         * instructions each). The period's count is taken only when used, so that
-         * ebb_heap_alloc still runs the periodic work on time. */
-        ebb_span_t *cur = heap->current[cls];
-        if (!cur->big && !heap->armed && current_takes_fresh(cur) &&
-            !ebb_heap_shares(heap, cls) && (heap->refills + 1) % QUICK_PERIOD != 0) {
-            heap->refills++;
-            return ebb_span_take_fresh(cur);
-        }
+    if (ebb_likely(heap != &ebb_empty_heap))
         return ebb_heap_alloc(heap, cls, exact);
-    }
     if (tls_state == THREAD_EXITED) {
         ebb_lock(&ebb_shared_lock);
         void *p = ebb_heap_alloc(&ebb_shared_heap, cls, exact);
