@@ -89,23 +89,25 @@ static pthread_key_t heap_key;
  * TLB shootdowns and faults for about 15% of its time. */
 static _Atomic uint64_t lone_exit_ms;
 
-/* What an exit that leaves one thread owning a heap keeps, in the abandoned heaps' free
- * pages and again in the pool's dirty spans: nothing if no such exit purged everything
- * in the last decay delay, else an eighth of the memory in use each (a quarter in all,
- * the part of the slack bound relative to live bytes), for the next set of workers. The
- * decay, or the next such exit past the delay, gives back the rest. A program whose
- * workers are done and whose main thread then makes a single call (test rss_consumer)
- * still settles within the bound: what its last exit keeps follows what is in use. */
-static size_t lone_exit_keeps(void)
+/* Whether an exit that leaves one thread owning a heap keeps some memory for the next
+ * set of workers: if such an exit purged everything less than a decay delay ago. It
+ * then keeps an eighth of the memory in use in the abandoned heaps' free pages and an
+ * eighth in the pool's dirty spans (a quarter in all, the part of the slack bound
+ * relative to live bytes), each figured once the spans that the exit and the shared
+ * heap's tidying empty are back in the pool; the decay, or the next such exit past the
+ * delay, gives back the rest. A program whose workers are done, and whose main thread
+ * then makes a single call, still settles within the bound (test rss_consumer): what
+ * its last exit keeps follows what is still in use. */
+static bool lone_exit_keeps(void)
 {
     if (ebb_opt.decay_ms <= 0)
-        return 0;
+        return false;
     uint64_t now = ebb_now_ms();
     uint64_t last = atomic_load_explicit(&lone_exit_ms, memory_order_relaxed);
     if (last && now - last < (uint64_t)ebb_opt.decay_ms)
-        return ebb_pool_in_use() / 8;
+        return true;
     atomic_store_explicit(&lone_exit_ms, now, memory_order_relaxed);
-    return 0;
+    return false;
 }
 
 uintptr_t ebb_self(void)
@@ -744,17 +746,20 @@ static void heap_thread_exit(void *arg)
      * abandoned before, but not this heap nor the spans it just returned. */
     ebb_lock(&ebb_pool_lock);
     bool others = several_own_heaps();
-    size_t keep = others ? KEPT_FREE_MAX : lone_exit_keeps(); /* free pages of heaps */
-    size_t keep_dirty = others ? EXIT_KEEP : keep;              /* dirty spans */
-    if (keep)
+    bool lone_keeps = !others && lone_exit_keeps();
+    if (others || lone_keeps)
         abandon(heap);
     ebb_unlock(&ebb_pool_lock);
-    if (!keep) {
+    if (!others && !lone_keeps) {
         purge_kept(heap);
         ebb_lock(&ebb_pool_lock);
         abandon(heap);
         ebb_unlock(&ebb_pool_lock);
     }
+    /* With others, the decay looks at the shared heap: every exit of a program's many
+     * threads would walk its spans otherwise. */
+    if (!others && ebb_opt.decay_ms >= 0)
+        tidy_shared(true);
     /* A thread's end is a natural moment to give back what the program freed: other
      * threads' frees may wait in heaps of threads that are gone, and a program whose
      * threads are done may make no further call that would run the decay. While others
@@ -762,13 +767,11 @@ static void heap_thread_exit(void *arg)
      * pages past KEPT_FREE_MAX: purging all their free pages (as the decay does) at
      * every exit made a program that starts and ends many threads walk every free list
      * of every heap each time (larson: 300 -> 240 ms). */
-    collect_abandoned(true, EBB_COLLECT_SPANS, keep);
+    collect_abandoned(true, EBB_COLLECT_SPANS,
+                      others ? KEPT_FREE_MAX : lone_keeps ? ebb_pool_in_use() / 8 : 0);
     if (ebb_opt.decay_ms < 0)
         return; /* EBB_DECAY_MS=-1: nothing is purged but by malloc_trim */
-    if (!keep) /* else the decay looks at it: every exit of a program's many threads
-                  would walk its spans otherwise */
-        tidy_shared(true);
-    ebb_pool_decay_to(keep_dirty);
+    ebb_pool_decay_to(others ? EXIT_KEEP : lone_keeps ? ebb_pool_in_use() / 8 : 0);
     ebb_large_decay(true);
 }
 
