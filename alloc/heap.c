@@ -110,6 +110,13 @@ static bool lone_exit_keeps(void)
     return false;
 }
 
+/* What each of the two parts keeps, then: an eighth of the memory in use, read when
+ * that part is given back. */
+static size_t lone_exit_share(void)
+{
+    return ebb_pool_in_use() / 8;
+}
+
 uintptr_t ebb_self(void)
 {
     return (uintptr_t)&ebb_tls_heap;
@@ -768,10 +775,10 @@ static void heap_thread_exit(void *arg)
      * every exit made a program that starts and ends many threads walk every free list
      * of every heap each time (larson: 300 -> 240 ms). */
     collect_abandoned(true, EBB_COLLECT_SPANS,
-                      others ? KEPT_FREE_MAX : lone_keeps ? ebb_pool_in_use() / 8 : 0);
+                      others ? KEPT_FREE_MAX : lone_keeps ? lone_exit_share() : 0);
     if (ebb_opt.decay_ms < 0)
         return; /* EBB_DECAY_MS=-1: nothing is purged but by malloc_trim */
-    ebb_pool_decay_to(others ? EXIT_KEEP : lone_keeps ? ebb_pool_in_use() / 8 : 0);
+    ebb_pool_decay_to(others ? EXIT_KEEP : lone_keeps ? lone_exit_share() : 0);
     ebb_large_decay(true);
 }
 
