@@ -206,7 +206,11 @@ void ebb_span_purge_tail(ebb_span_t *s);   /* pages past the carved blocks */
  * so at the span's last look too (the looks between two of the decay's), or all of them
  * (the decay's look; or malloc_trim's, which also looks at a span unchanged since). */
 typedef enum { EBB_PAGES_AGED, EBB_PAGES_ALL, EBB_PAGES_AGAIN } ebb_pages_look_t;
-void ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look);
+/* An aged look at a span where no page waits walks its free blocks (taken from *budget)
+ * if the budget covers them and no look did in this round; false if the budget stopped
+ * it. */
+bool ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look, uint16_t round,
+                          uint32_t *budget);
 void ebb_span_unpurge(ebb_span_t *s);      /* carve the blocks on purged pages again */
 extern ebb_span_t ebb_empty_span;
 

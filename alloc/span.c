@@ -17,8 +17,9 @@ static uint64_t *last_look(ebb_span_t *s)
 /* A small span's free list and count of blocks in use (the head's offset in the span,
  * 16 bits, the count 13), with bit 31 set so that no state is 0, the word of a span
  * never looked at: either changes when a block is handed out, freed (once collected)
- * or carved. The look stores it in the low half of the span's last_look word, and in
- * bits 32-47 the pages it found all free and left to age (ebb_span_purge_pages). */
+ * or carved. The look stores it in the low half of the span's last_look word, in
+ * bits 32-47 the pages it found all free and left to age, and in bits 48-63 its heap's
+ * round of looks (ebb_span_purge_pages). */
 static uint32_t small_span_state(const ebb_span_t *s)
 {
     uint32_t head = s->free ? (uint32_t)((uintptr_t)s->free - s->start) & 0xffffu : 0xffffu;
@@ -389,21 +390,33 @@ static void set_aside(ebb_span_t *s, uint64_t mask)
 /* Owner, small spans: purge the pages whose blocks are all free, as `look` says. Those
  * blocks leave the free list (their links may be on the purged page) until
  * ebb_span_unpurge. */
-void ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look)
+bool ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look, uint16_t round,
+                          uint32_t *budget)
 {
     if (s->big || ebb_page_size != 4096 || !s->capacity)
-        return;
+        return true;
     ebb_span_collect(s);
     if (!s->free)
-        return;
+        return true;
     uint64_t word = *last_look(s);
-    uint64_t seen = (word >> 32) & ~s->purged_mask; /* all free at the last look */
+    uint64_t seen = (word >> 32) & 0xffffu & ~s->purged_mask; /* all free at the last look */
     /* Unchanged since a look that found no free page: the walk of its free list (every
      * partly free span's, at every look) would find none again. Only then: the state
      * is no proof, a few calls can leave the head and the count as they were with other
      * blocks in use, so the pages a look purges are always those its walk found. */
     if (look != EBB_PAGES_AGAIN && !seen && (uint32_t)word == small_span_state(s))
-        return;
+        return true;
+    uint32_t walk = (uint32_t)(s->capacity - s->purged_blocks -
+                               atomic_load_explicit(&s->used, memory_order_relaxed));
+    /* An aged look that can purge nothing here (no page waits) only notes the free pages
+     * for the next: once a round, within the budget. */
+    if (look == EBB_PAGES_AGED && !seen) {
+        if (word && (uint16_t)(word >> 48) == round)
+            return true;
+        if (walk > *budget)
+            return false;
+        *budget -= walk;
+    }
     uint64_t pages = free_pages(s);
     uint64_t purge = look == EBB_PAGES_AGED ? pages & seen : pages;
     if (purge) {
@@ -420,7 +433,8 @@ void ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look)
         }
         s->purged_mask |= purge;
     }
-    *last_look(s) = small_span_state(s) | (pages & ~purge) << 32;
+    *last_look(s) = small_span_state(s) | (pages & ~purge) << 32 | (uint64_t)round << 48;
+    return true;
 }
 
 /* The pages of small span s whose blocks are all free, not purged yet. */

@@ -248,6 +248,7 @@ typedef struct ebb_heap {
     uint64_t purge_due;                 /* ms: next look at free big blocks; 0: none wait */
     uint64_t pages_due;                 /* ms: next look for free pages of small spans */
     uint64_t pages_all_due;             /* ms: next of those looks to purge every one */
+    uint16_t pages_round;               /* round of the looks at small spans (heap.c) */
     _Atomic bool owned;                 /* a live thread (or the shared lock) owns it;
                                            written under the pool lock */
     _Atomic size_t abandoned_freed;     /* bytes of remote frees that found it
