@@ -406,13 +406,13 @@ bool ebb_span_purge_pages(ebb_span_t *s, ebb_pages_look_t look, uint16_t round,
      * blocks in use, so the pages a look purges are always those its walk found. */
     if (look != EBB_PAGES_AGAIN && !seen && (uint32_t)word == small_span_state(s))
         return true;
-    uint32_t walk = (uint32_t)(s->capacity - s->purged_blocks -
-                               atomic_load_explicit(&s->used, memory_order_relaxed));
     /* An aged look that can purge nothing here (no page waits) only notes the free pages
-     * for the next: once a round, within the budget. */
+     * for the next: once a round (a span never looked at has word 0), within the budget. */
     if (look == EBB_PAGES_AGED && !seen) {
         if (word && (uint16_t)(word >> 48) == round)
             return true;
+        uint32_t walk = (uint32_t)(s->capacity - s->purged_blocks -
+                                   atomic_load_explicit(&s->used, memory_order_relaxed));
         if (walk > *budget)
             return false;
         *budget -= walk;
