@@ -74,6 +74,9 @@ void ebb_stats_snapshot(ebb_snapshot_t *snap)
     snap->total.free_bytes = free_bytes + (large_bytes - large_live) + cached;
     snap->total.mapped_bytes = chunk_bytes + large_bytes + cached;
     snap->total.os_mapped_bytes = atomic_load_explicit(&ebb_os.mapped, memory_order_relaxed);
+    snap->spans_resident = resident;
+    snap->pool_resident = pool_dirty;
+    snap->large_resident = large_touched + cached_touched;
     snap->total.resident_bytes = resident + pool_dirty + large_touched + cached_touched;
     snap->total.metadata_bytes = atomic_load_explicit(&ebb_meta_bytes, memory_order_relaxed);
     snap->total.large_bytes = large_bytes;
@@ -100,11 +103,13 @@ EBB_EXPORT void ebb_stats_json(FILE *out)
             "\"resident_bytes\": %zu, \"metadata_bytes\": %zu, \"large_bytes\": %zu, "
             "\"large_count\": %zu, \"purged_bytes\": %zu, \"purge_calls\": %zu, "
             "\"heaps\": %zu, \"threads_active\": %zu, \"metadata_resident_bytes\": %zu, "
-            "\"classes\": [",
+            "\"spans_resident_bytes\": %zu, \"pool_resident_bytes\": %zu, "
+            "\"large_resident_bytes\": %zu, \"classes\": [",
             EBB_VERSION_STRING, t->live_bytes, t->free_bytes, t->mapped_bytes,
             t->os_mapped_bytes, t->resident_bytes,
             t->metadata_bytes, t->large_bytes, t->large_count, t->purged_bytes,
-            t->purge_calls, t->heaps, t->threads_active, t->metadata_resident_bytes);
+            t->purge_calls, t->heaps, t->threads_active, t->metadata_resident_bytes,
+            snap.spans_resident, snap.pool_resident, snap.large_resident);
     const char *sep = "";
     for (unsigned c = 0; c < EBB_CLASSES; c++) {
         const ebb_class_snapshot_t *cs = &snap.cls[c];

@@ -22,6 +22,10 @@ typedef struct ebb_snapshot {
     ebb_stats_t total;
     size_t small_mapped; /* bytes of chunks cut into spans */
     size_t small_live;   /* live bytes in size classes */
+    /* resident_bytes, split by where the pages are: spans of size classes in use (the
+     * classes' sum), free spans in the pool not purged yet, and large blocks (live or
+     * kept for reuse) */
+    size_t spans_resident, pool_resident, large_resident;
     ebb_class_snapshot_t cls[EBB_CLASSES];
 } ebb_snapshot_t;
 

@@ -10,6 +10,7 @@
  * below); it also waits when it frees (or reallocs) an object that another thread
  * allocates and that has not been allocated yet. Every block is written once per page,
  * so its pages are resident. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -264,6 +265,11 @@ static struct {
     thread_ctx_t *_Atomic finished; /* threads done, not yet joined */
     pthread_attr_t attr;
     pthread_mutex_t sample_lock;
+    /* --alloc-stats: the allocator's statistics emitter, and the statistics it wrote at
+     * the highest RSS sampled so far (under sample_lock) */
+    void (*stats_json)(FILE *);
+    FILE *stats_file;
+    sample_t stats_at;
     long baseline_rss;
     double t0;
     long page;
@@ -324,6 +330,46 @@ static long count_mappings(void)
     return lines;
 }
 
+/* --alloc-stats: the allocator's statistics now, in place of the last ones kept (the
+ * file was opened before the replay, so writing it allocates nothing new). */
+static void take_alloc_stats(const sample_t *at)
+{
+    R.stats_at = *at;
+    rewind(R.stats_file);
+    if (ftruncate(fileno(R.stats_file), 0) != 0)
+        return;
+    R.stats_json(R.stats_file);
+    fflush(R.stats_file);
+}
+
+/* Writes the --alloc-stats file: where the statistics were taken, then the statistics as
+ * the allocator wrote them. */
+static int write_alloc_stats(const replay_options_t *opt)
+{
+    FILE *out = fopen(opt->alloc_stats, "w");
+    if (!out) {
+        fprintf(stderr, "ebb: cannot write %s: %s\n", opt->alloc_stats, strerror(errno));
+        return 1;
+    }
+    const sample_t *at = &R.stats_at;
+    fprintf(out, "{\n  \"trace\": ");
+    cli_json_str(out, opt->trace);
+    fprintf(out, ",\n  \"allocator\": ");
+    cli_json_str(out, opt->alloc_name);
+    fprintf(out,
+            ",\n  \"event\": %llu,\n  \"time_s\": %.6f,\n  \"rss\": %lld,\n"
+            "  \"live_bytes\": %lld,\n  \"stats\": ",
+            (unsigned long long)at->seq, at->t, (long long)at->rss, (long long)at->live);
+    rewind(R.stats_file);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, R.stats_file)) > 0)
+        fwrite(buf, 1, n, out);
+    fprintf(out, "}\n");
+    fclose(R.stats_file);
+    return fclose(out) == 0 ? 0 : 1;
+}
+
 static void take_sample(uint64_t seq, uint64_t label)
 {
     pthread_mutex_lock(&R.sample_lock);
@@ -332,6 +378,8 @@ static void take_sample(uint64_t seq, uint64_t label)
         R.samples[i] = (sample_t){seq, now_s() - R.t0, atomic_load(&R.live),
                                   rss_bytes() - R.baseline_rss, label};
         atomic_store(&R.nsamples, i + 1);
+        if (R.stats_json && (i == 0 || R.samples[i].rss > R.stats_at.rss))
+            take_alloc_stats(&R.samples[i]);
     }
     pthread_mutex_unlock(&R.sample_lock);
 }
@@ -669,6 +717,24 @@ static int child_main(int fd, const replay_options_t *opt)
         if (!R.window_runs && !start_thread(&ctx[t]))
             return 1;
     }
+    if (opt->alloc_stats) {
+        /* libebb's; the other allocators keep no such statistics */
+        R.stats_json = (void (*)(FILE *))dlsym(RTLD_DEFAULT, "ebb_stats_json");
+        if (!R.stats_json) {
+            fprintf(stderr,
+                    "ebb: replay: --alloc-stats: %s has no ebb_stats_json (only libebb "
+                    "reports its own statistics)\n",
+                    opt->alloc_name);
+            return 2;
+        }
+        R.stats_file = tmpfile();
+        if (!R.stats_file) {
+            fprintf(stderr, "ebb: replay: --alloc-stats: no temporary file: %s\n",
+                    strerror(errno));
+            return 1;
+        }
+        take_alloc_stats(&(sample_t){0}); /* its stream buffer, before the baseline */
+    }
     /* Baseline: everything of the replayer's own is in place. */
     int cr = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
     if (cr >= 0) {
@@ -744,6 +810,8 @@ static int child_main(int fd, const replay_options_t *opt)
             ru1.ru_majflt - ru0.ru_majflt, maps, (unsigned long long)atomic_load(&R.nsamples));
     if (out != stdout)
         fclose(out);
+    if (opt->alloc_stats && write_alloc_stats(opt) != 0)
+        return 1;
     if (opt->csv) {
         FILE *c = fopen(opt->csv, "w");
         if (!c) {
@@ -815,7 +883,7 @@ static void replay_usage(void)
 {
     fprintf(stderr, "usage: ebb replay TRACE [--alloc glibc|jemalloc|mimalloc|tcmalloc|ebb|PATH.so]\n"
                     "                  [--json FILE] [--csv FILE] [--settle-ms N] [--sample-every N]\n"
-                    "                  [--window N]\n");
+                    "                  [--window N] [--alloc-stats FILE]\n");
 }
 
 int cmd_replay(int argc, char **argv)
@@ -832,6 +900,8 @@ int cmd_replay(int argc, char **argv)
             opt.json = argv[++i];
         else if (strcmp(a, "--csv") == 0 && v)
             opt.csv = argv[++i];
+        else if (strcmp(a, "--alloc-stats") == 0 && v)
+            opt.alloc_stats = argv[++i];
         else if (strcmp(a, "--settle-ms") == 0 && v && atol(v) >= 0)
             opt.settle_ms = atol(argv[++i]);
         else if (strcmp(a, "--sample-every") == 0 && v && atol(v) > 0)
@@ -924,6 +994,10 @@ int replay_run_child(int fd, const replay_options_t *optp)
         if (opt.csv) {
             args[k++] = strdup("--csv");
             args[k++] = strdup(opt.csv);
+        }
+        if (opt.alloc_stats) {
+            args[k++] = strdup("--alloc-stats");
+            args[k++] = strdup(opt.alloc_stats);
         }
         args[k] = NULL;
         execv("/proc/self/exe", args);

@@ -12,6 +12,8 @@ typedef struct replay_options {
     const char *alloc_path; /* NULL: the system malloc */
     const char *json;       /* result file; NULL or "-": stdout */
     const char *csv;        /* timeline file, or NULL */
+    const char *alloc_stats; /* file for the allocator's own statistics at the highest
+                                sampled RSS (libebb's ebb_stats_json), or NULL */
     long settle_ms;         /* wait before the settled measurement */
     uint64_t sample_every;  /* events between timeline samples; 0: about 2000 samples */
     uint64_t window;        /* trace order: how many events a thread may run ahead of the

@@ -164,6 +164,41 @@ print(len(json.loads(s)))' >"$work/out" 2>/dev/null || fail "record python3 fail
     [ $ran -ge 2 ] || fail "fewer than two allocators replayed"
     echo "ok: python3 recorded and replayed under $ran allocators"
     ;;
+alloc_stats)
+    # --alloc-stats: libebb's statistics at the highest RSS the timeline sampled, the
+    # resident figure split three ways that add up; an allocator without them is refused.
+    traces=$(realpath "$(dirname "$0")/../../traces")
+    for t in threads fragment; do
+        "$ebb" replay "$traces/$t.trace" --alloc ebb --settle-ms 0 --csv "$work/csv" \
+            --alloc-stats "$work/stats" >"$work/json" || fail "$t: replay failed"
+        python3 - "$work/stats" "$work/csv" "$work/json" <<'PY' || fail "$t: statistics"
+import csv, json, sys
+at = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+run = json.load(open(sys.argv[3]))
+s = at["stats"]
+top = max(int(r["rss_bytes"]) for r in rows)
+assert at["rss"] == top, f"taken at rss {at['rss']}, the highest sample is {top}"
+assert any(int(r["event"]) == at["event"] and int(r["rss_bytes"]) == top for r in rows)
+parts = s["spans_resident_bytes"] + s["pool_resident_bytes"] + s["large_resident_bytes"]
+assert parts == s["resident_bytes"], f"parts {parts} != resident {s['resident_bytes']}"
+assert sum(c["resident_bytes"] for c in s["classes"]) == s["spans_resident_bytes"]
+# ebb's own memory is part of the process's: below the sampled RSS plus the baseline
+own = s["resident_bytes"] + s["metadata_resident_bytes"]
+assert 0 < own <= at["rss"] + run["baseline_rss"], f"ebb's {own}, process {at['rss']}"
+assert 0 < s["live_bytes"] <= s["resident_bytes"] + s["large_bytes"]
+print(f"rss {at['rss']}: spans {s['spans_resident_bytes']}, pool "
+      f"{s['pool_resident_bytes']}, large {s['large_resident_bytes']}, live {s['live_bytes']}")
+PY
+    done
+    "$ebb" replay "$traces/threads.trace" --alloc glibc --settle-ms 0 \
+        --alloc-stats "$work/none" >/dev/null 2>"$work/err"
+    rc=$?
+    [ $rc = 2 ] || fail "glibc with --alloc-stats: exit $rc, expected 2"
+    grep -q "has no ebb_stats_json" "$work/err" || fail "no reason given: $(cat "$work/err")"
+    [ ! -e "$work/none" ] || fail "a statistics file written for glibc"
+    echo "ok: libebb's statistics taken at the highest sampled RSS; glibc refused"
+    ;;
 *)
     fail "unknown case $case_name"
     ;;
