@@ -4,8 +4,9 @@
  * Fast path of malloc: thread's heap -> class -> the cache bin, else the current span's
  * free list; no lock, no atomic read-modify-write. Fast path of free: address map ->
  * span and class -> check the pointer -> push on the cache bin; a full bin sends the
- * block to its span: the owner's local free list, or the span's remote list with one
- * compare-and-swap. */
+ * block to its span's local free list if this thread owns the span, else its older
+ * half to the depot (depot.c), or the block to the span's remote list with one
+ * compare-and-swap when the depot is full. */
 #ifndef EBB_ALLOC_H
 #define EBB_ALLOC_H
 
@@ -100,7 +101,7 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_bin_t *bin, ebb_span_t *
         if (owner == &ebb_shared_heap)
             ebb_cache_overflow(heap, s, b);
         else
-            ebb_span_remote_free(s, b);
+            ebb_depot_put(heap, s, b);
         return;
     }
     ebb_free_local(heap, s, b);

@@ -6,8 +6,10 @@
  * array instead of following a link through the block's memory. A block freed by
  * another thread than its span's owner is reused by the thread that freed it, instead
  * of going back with a compare-and-swap on a line the owner keeps writing. A free into
- * a full bin goes to the block's span as before: a thread freeing more than it
- * allocates again soon gives those blocks back where their spans can empty. */
+ * a full bin of a block of this thread's span goes to the span: a thread freeing more
+ * than it allocates again soon gives those blocks back where their spans can empty.
+ * One of another thread's span moves the older half of the bin to the depot (depot.c),
+ * for any thread that would otherwise carve new blocks of the class. */
 #include <string.h>
 
 #include "internal.h"
@@ -22,7 +24,7 @@
  * keeps it meanwhile). */
 #define BIN_BYTES 8192
 #define BIN_MIN 2
-#define BIN_MAX 64
+#define BIN_MAX EBB_BIN_MAX
 /* With EBB_SHARED=1, at least this many: a refill from the shared heap brings half a
  * bin, and an overflow gives back half, each under its lock. */
 #define SHARED_BIN_MIN 8
@@ -133,11 +135,16 @@ static void flush_bin(ebb_heap_t *heap, unsigned cls, shared_batch_t *sb)
     release(heap, out, n, sb);
 }
 
-void ebb_cache_release_one(ebb_heap_t *heap, ebb_block_t *b)
+void ebb_cache_release(ebb_heap_t *heap, ebb_block_t **blocks, uint32_t n)
 {
     SHARED_BATCH(sb, false);
-    release(heap, &b, 1, &sb);
+    release(heap, blocks, n, &sb);
     shared_batch_flush(&sb);
+}
+
+void ebb_cache_release_one(ebb_heap_t *heap, ebb_block_t *b)
+{
+    ebb_cache_release(heap, &b, 1);
 }
 
 /* free() of a block of the shared heap into a full bin: the block stays, the next to be

@@ -22,7 +22,7 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 
 static ebb_lock_t *const fork_locks[] = {&ebb_collect_lock, &ebb_shared_lock, &ebb_pool_lock,
-                                         &ebb_reserve_lock};
+                                         &ebb_reserve_lock, &ebb_depot_lock};
 #define NLOCKS (sizeof fork_locks / sizeof fork_locks[0])
 
 /* Which locks prepare took (only the forking thread touches this). */

@@ -468,6 +468,14 @@ static void *borrow_larger(ebb_heap_t *heap, unsigned cls)
 static inline __attribute__((always_inline)) void *
 take_fresh(ebb_heap_t *heap, ebb_span_t *s, unsigned cls, bool exact)
 {
+    /* Blocks other threads freed come before new pages (depot.c). */
+    if (cls < EBB_CACHED_CLASSES && ebb_unlikely(atomic_load_explicit(
+                                        &ebb_depot_count[cls], memory_order_relaxed)) &&
+        heap->cache_slots && !heap->armed) {
+        void *p = ebb_depot_take(heap, cls);
+        if (p)
+            return p;
+    }
     if (s->big && !exact && ebb_span_fresh_untouched(s)) {
         void *p = borrow_larger(heap, cls);
         if (p)
@@ -826,6 +834,8 @@ static void tidy_shared(bool all)
  * their next owners up to `keep` bytes in all; the others' are purged. */
 static void collect_abandoned(bool wait, ebb_collect_t how, size_t keep)
 {
+    if (how >= EBB_COLLECT_PURGE)
+        ebb_depot_flush();
     if (wait)
         ebb_lock(&ebb_collect_lock);
     else if (!ebb_trylock(&ebb_collect_lock))
@@ -873,6 +883,7 @@ void ebb_heaps_collect_abandoned(void)
  * heap, then purge everything free. */
 void ebb_heaps_trim(void)
 {
+    ebb_depot_flush();
     if (ebb_tls_heap != &ebb_empty_heap)
         ebb_heap_collect_all(ebb_tls_heap, EBB_COLLECT_ALL);
     collect_abandoned(true, EBB_COLLECT_ALL, 0);
@@ -890,6 +901,8 @@ void ebb_heaps_cached(size_t blocks[EBB_CACHED_CLASSES])
     for (ebb_heap_t *h = all_heaps; h; h = h->all_next)
         for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
             blocks[c] += ebb_cache_blocks(h, c);
+    for (unsigned c = 0; c < EBB_CACHED_CLASSES; c++)
+        blocks[c] += atomic_load_explicit(&ebb_depot_count[c], memory_order_relaxed);
 }
 
 void ebb_heaps_count(size_t *all, size_t *owned)

@@ -194,8 +194,9 @@ typedef struct ebb_span_list {
 /* The heap's cache of freed blocks of class c: a stack of pointers, so that free pushes
  * and malloc pops without touching the span, its lists or its counters (cache.c says
  * why). Any thread's blocks may be cached: a block freed by another thread than its
- * span's owner is reused where it was freed, and goes back to its span (a remote free)
- * only when the cache is flushed (thread exit, malloc_trim, arming).
+ * span's owner is reused where it was freed, or, once the bin overflows, by any thread
+ * through the depot (depot.c); it goes back to its span (a remote free) when the cache
+ * or the depot is flushed (thread exit, malloc_trim, arming; the decay for the depot).
  * Invariants:
  *   count <= the bin's size (cache.c); slots[0, count) are distinct blocks of class c,
  *   oldest first. Frees push while count < max.

@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ebb.h"
@@ -85,5 +86,25 @@ static inline int t_stats(ebb_stats_t *out)
     return get != NULL;
 }
 #endif
+
+/* ebb's JSON statistics as text (to free()), or NULL if the process has no ebb. */
+static inline char *t_stats_json(void)
+{
+#ifdef EBB_TEST_PREFIXED
+    void (*json)(FILE *) = ebb_stats_json;
+#else
+    void (*json)(FILE *) = (void (*)(FILE *))dlsym(RTLD_DEFAULT, "ebb_stats_json");
+    if (!json)
+        return NULL;
+#endif
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return NULL;
+    json(mem);
+    fclose(mem);
+    return text;
+}
 
 #endif

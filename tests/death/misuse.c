@@ -34,6 +34,17 @@ static void *free_and_exit(void *p)
     return NULL;
 }
 
+/* Takes a heap, then frees the 130 blocks of arg, the first first: the 65th finds the
+ * bin full and moves the older half, the first one with it, to the depot. */
+static void *free_many(void *arg)
+{
+    char **p = arg;
+    free(malloc(5000));
+    for (int i = 0; i < 130; i++)
+        free(p[i]);
+    return NULL;
+}
+
 /* Freed, then pushed out of the cache to its span's free list by more frees of its
  * class: the second free finds it there. */
 static void *double_free_flushed(void *arg)
@@ -78,6 +89,16 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, free_and_exit, p);
         pthread_join(t, NULL);
         free(p);
+    } else if (strcmp(c, "double_free_depot") == 0) {
+        /* freed by a second thread past its full cache: the block waits in the depot */
+        char *p[130];
+        for (int i = 0; i < 130; i++)
+            p[i] = malloc(100);
+        show(p[0]);
+        pthread_t t;
+        pthread_create(&t, NULL, free_many, p);
+        pthread_join(t, NULL);
+        free(p[0]);
     } else if (strcmp(c, "double_free_flushed") == 0) {
         double_free_flushed(NULL);
     } else if (strcmp(c, "double_free_flushed_thread") == 0) {
