@@ -8,8 +8,8 @@
  * workers), what comes back to a heap's spans and what that heap allocates differ from
  * moment to moment: one heap's spans fill with free blocks while another, finding none
  * of its own, carves new pages. The resident memory then keeps growing while live
- * bytes stay level (the `server` trace: 2.57 MiB at a tenth of the replay, 3.42 at its
- * end, for 1.6 MiB live). Here, the older half of a full bin waits for whichever thread
+ * bytes stay level (the `server` trace: 2.51 MiB at a tenth of the replay, 3.34 at its
+ * end, for 1.55 MiB live). Here, the older half of a full bin waits for whichever thread
  * next needs a block of its class and would carve one otherwise.
  *
  * Blocks keep the cached tag (ebb_cached_tag) they had in the bin, so that a free of a
