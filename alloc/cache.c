@@ -163,12 +163,17 @@ void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
     uint32_t k = (n + 1) / 2;
     ebb_block_t *out[BIN_MAX];
     memcpy(out, bin->slots, k * sizeof(void *));
+    ebb_cache_keep_newer(bin, n, k, s, b);
+    release(heap, out, k, &sb);
+    shared_batch_flush(&sb);
+}
+
+void ebb_cache_keep_newer(ebb_bin_t *bin, uint32_t n, uint32_t k, ebb_span_t *s, ebb_block_t *b)
+{
     memmove(bin->slots, bin->slots + k, (n - k) * sizeof(void *));
     bin->slots[n - k] = b;
     atomic_store_explicit(&bin->count, n - k + 1, memory_order_relaxed);
     b->next_enc = ebb_cached_tag(s, b);
-    release(heap, out, k, &sb);
-    shared_batch_flush(&sb);
 }
 
 /* How many blocks a refill from the shared heap brings besides the one malloc returns:

@@ -62,17 +62,11 @@ void ebb_depot_put(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         ebb_span_remote_free(s, b);
         return;
     }
-    /* the bin keeps its newer half and the block just freed, the next to be reused */
-    memmove(bin->slots, bin->slots + k, (n - k) * sizeof(void *));
-    bin->slots[n - k] = b;
-    atomic_store_explicit(&bin->count, n - k + 1, memory_order_relaxed);
-    b->next_enc = ebb_cached_tag(s, b);
+    ebb_cache_keep_newer(bin, n, k, s, b);
 }
 
 ebb_block_t *ebb_depot_take(ebb_heap_t *heap, unsigned cls)
 {
-    if (atomic_load_explicit(&ebb_depot_count[cls], memory_order_relaxed) == 0)
-        return NULL;
     ebb_bin_t *bin = &heap->bin[cls];
     uint32_t have = atomic_load_explicit(&bin->count, memory_order_relaxed);
     uint32_t want = bin->max / 2 + 1; /* one for this malloc, half a bin for the next */

@@ -392,6 +392,9 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n); /* up to n blo
 uint32_t ebb_cache_refill_size(const ebb_heap_t *heap, unsigned cls);
 void ebb_cache_put(ebb_heap_t *heap, unsigned cls, ebb_block_t *const *blocks, uint32_t n);
 EBB_NOINLINE void ebb_cache_overflow(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
+/* Owner: a full bin of n blocks whose older k were taken out keeps the others, and b of
+ * span s, just freed, on top (the next to be reused), tagged as cached. */
+void ebb_cache_keep_newer(ebb_bin_t *bin, uint32_t n, uint32_t k, ebb_span_t *s, ebb_block_t *b);
 /* Owner: blocks back to their spans, past the cache (local, shared or remote frees). */
 void ebb_cache_release(ebb_heap_t *heap, ebb_block_t **blocks, uint32_t n);
 void ebb_cache_release_one(ebb_heap_t *heap, ebb_block_t *b);
@@ -404,8 +407,9 @@ extern _Atomic uint32_t ebb_depot_count[EBB_CACHED_CLASSES]; /* relaxed reads an
 /* Owner, free into heap's full bin of a block s of another heap holds: the older half of
  * the bin to the depot, or b to its span if the depot has no room. */
 void ebb_depot_put(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b);
-/* Owner, before carving a block of class cls: one from the depot, and up to half a bin
- * more into heap's bin; NULL if the depot has none. */
+/* Owner, before carving a block of class cls, once ebb_depot_count shows some: one from
+ * the depot, and up to half a bin more into heap's bin; NULL if another thread took
+ * them first. */
 ebb_block_t *ebb_depot_take(ebb_heap_t *heap, unsigned cls);
 void ebb_depot_flush(void); /* everything back to the spans: the decay, malloc_trim */
 size_t ebb_cache_blocks(const ebb_heap_t *heap, unsigned cls); /* racy read, for stats */
