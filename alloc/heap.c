@@ -789,6 +789,12 @@ static void heap_thread_exit(void *arg)
      * threads would walk its spans otherwise. */
     if (!others && ebb_opt.decay_ms >= 0)
         tidy_shared(true);
+    /* The depot holds blocks for other threads, and keeps their spans in use: with one
+     * thread left they go back before the collection below (the server trace's four
+     * threads left 1.8 MiB resident after a quiet second and one more call, 0.4 before
+     * the depot). */
+    if (!others)
+        ebb_depot_flush();
     /* A thread's end is a natural moment to give back what the program freed: other
      * threads' frees may wait in heaps of threads that are gone, and a program whose
      * threads are done may make no further call that would run the decay. While others

@@ -2,8 +2,9 @@
  * serve a third thread before it carves new ones (alloc/depot.c): the third thread's
  * first blocks of the class are blocks the first thread allocated. While they wait,
  * the statistics count them free; malloc_trim gives them back to their span, which
- * then empties. */
+ * then empties. The exit that leaves one thread gives them back too. */
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -61,6 +62,19 @@ static void *take(void *unused)
     return (void *)reused;
 }
 
+/* A thread that owns a heap until released: while it runs, an exiting thread leaves
+ * others running, and the depot keeps its blocks for them. */
+static sem_t holder_ready, holder_release;
+
+static void *hold(void *unused)
+{
+    (void)unused;
+    T_FREE(T_MALLOC(64));
+    sem_post(&holder_ready);
+    sem_wait(&holder_release);
+    return NULL;
+}
+
 static long run_taker(void)
 {
     pthread_t t;
@@ -72,9 +86,60 @@ static long run_taker(void)
     return (long)reused;
 }
 
+/* Blocks of a heap whose thread is gone, freed by another thread into the depot: when
+ * that thread's exit leaves one thread running (this one), the depot gives them back,
+ * their span empties and goes back to the pool with no malloc_trim. */
+#define SIZE2 200
+static char *blocks2[N];
+static sem_t allocated, freer_has_heap, owner_gone;
+
+static void *allocate_all2(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < N; i++) {
+        blocks2[i] = T_MALLOC(SIZE2);
+        memset(blocks2[i], 2, SIZE2);
+    }
+    sem_post(&allocated);
+    sem_wait(&freer_has_heap); /* the freer's heap is not this one once it is gone */
+    return NULL;
+}
+
+static void *free_all2(void *unused)
+{
+    (void)unused;
+    T_FREE(T_MALLOC(5000));
+    sem_post(&freer_has_heap);
+    sem_wait(&owner_gone);
+    for (int i = 0; i < N; i++)
+        T_FREE(blocks2[i]);
+    return NULL;
+}
+
+static void lone_exit_case(void)
+{
+    sem_init(&allocated, 0, 0);
+    sem_init(&freer_has_heap, 0, 0);
+    sem_init(&owner_gone, 0, 0);
+    pthread_t owner, freer;
+    pthread_create(&owner, NULL, allocate_all2, NULL);
+    sem_wait(&allocated);
+    pthread_create(&freer, NULL, free_all2, NULL);
+    pthread_join(owner, NULL);
+    sem_post(&owner_gone);
+    pthread_join(freer, NULL);
+    long spans = class_spans(SIZE2);
+    CHECKF(spans == 0 || spans == -1, "%ld spans of the class after the last exit", spans);
+}
+
 int main(void)
 {
     ebb_stats_t before, during;
+    sem_init(&holder_ready, 0, 0);
+    sem_init(&holder_release, 0, 0);
+    pthread_t holder;
+    pthread_create(&holder, NULL, hold, NULL);
+    sem_wait(&holder_ready);
     bool stats = t_stats(&before);
     for (int i = 0; i < N; i++) {
         blocks[i] = T_MALLOC(SIZE);
@@ -101,5 +166,8 @@ int main(void)
     T_TRIM(0);
     long spans = class_spans(SIZE);
     CHECKF(spans == 0 || spans == -1, "%ld spans of the class after malloc_trim", spans);
+    sem_post(&holder_release);
+    pthread_join(holder, NULL);
+    lone_exit_case();
     return check_report("depot");
 }
