@@ -101,7 +101,7 @@ static void *allocate_all2(void *unused)
         memset(blocks2[i], 2, SIZE2);
     }
     sem_post(&allocated);
-    sem_wait(&freer_has_heap); /* the freer's heap is not this one once it is gone */
+    sem_wait(&freer_has_heap); /* alive until then: the freer must not adopt this heap */
     return NULL;
 }
 

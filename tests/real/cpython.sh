@@ -93,11 +93,9 @@ def has_cases(m, side):
     return any(f".{m}." in "." + c + "." for c in side)
 
 for m in modules:
-    if has_cases(m, glibc) != has_cases(m, ebb):
-        if has_cases(m, glibc):
-            run_again(m, "ebb", lib, ebb)
-        else:
-            run_again(m, "glibc", None, glibc)
+    for name, preload, side in (("glibc", None, glibc), ("ebb", lib, ebb)):
+        if not has_cases(m, side):
+            run_again(m, name, preload, side)
 
 print(f"glibc: {len(glibc)} cases {counts(glibc)}")
 print(f"ebb:   {len(ebb)} cases {counts(ebb)}")
