@@ -89,12 +89,12 @@ enum {
  * Span descriptors live inside chunk descriptors, which are never freed, so a remote
  * thread holding a span pointer always reads valid memory. */
 typedef struct __attribute__((aligned(128))) ebb_span {
-    /* First cache line: what the owner's fast paths read and write, and what free()
-     * reads to validate a pointer. Other threads only read it. */
-    ebb_block_t *free;       /* blocks to allocate from */
-    ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
-    _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
-    uint32_t start_limit;    /* see div_mul; 0 in the pool, where no block is live */
+    /* First cache line: what free() reads to check a pointer and find its bin, written
+     * only when the span changes hands or state (taken from the pool, parked, purged),
+     * so that it stays shared in every core's cache: a free by another thread than the
+     * owner, which is allocating from the span, would otherwise wait for the line the
+     * owner's mallocs keep writing. */
+    uint32_t start_limit;   /* see div_mul; 0 in the pool, where no block is live */
     uint32_t block_size;
     uint8_t cls;
     union {
@@ -104,6 +104,8 @@ typedef struct __attribute__((aligned(128))) ebb_span {
         };
         uint16_t free_slow; /* non-zero: every local free takes the slow path */
     };
+    uint16_t reserved;      /* blocks that fit in the span (at most 4096) */
+    uint16_t purged_blocks; /* small spans: free blocks set aside on purged pages */
     union {
         uintptr_t key;     /* owned by a heap: free-list pointer encoding */
         uint64_t freed_at; /* dirty in the pool: ms timestamp of its return */
@@ -117,32 +119,33 @@ typedef struct __attribute__((aligned(128))) ebb_span {
      * so start_limit is reserved times that, or 1 for a power of two): free() checks a
      * pointer with one multiply and one compare. */
     uint64_t div_mul;
-    /* Second cache line: what other threads write (remote frees), and owner fields off
-     * the fast paths, so that remote frees do not steal the first line from the owner. */
-    uint16_t capacity;
-    uint16_t reserved;               /* blocks that fit in the span (at most 4096) */
-    _Atomic uint32_t remote_pending; /* remote frees not collected yet (at least) */
-    _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
-    _Atomic uint8_t full_state;
-    uint16_t purged_blocks; /* small spans: free blocks set aside on purged pages */
-    /* Bytes from start whose pages may be resident: the most ever carved since the span
-     * was last purged whole, whatever classes used it meanwhile (a span reused from the
-     * pool's dirty list keeps the pages of its earlier class). 0: clean. Owner and
-     * pool only. */
-    uint32_t touched;
-    struct ebb_span *next, *prev;       /* queue, full list or pool links */
-    struct ebb_span *remote_next;       /* link on heap.remote_spans */
     struct ebb_chunk *chunk;
     /* Owner-only. Big spans (at most 64 blocks): bit i set if free block i was purged
      * whole; it is on no list and counted in purged_blocks until linked again. Small
      * spans (16 pages): bit p set if page p was purged; the free blocks that overlap it
      * are on no list and counted in purged_blocks, until they are carved again. */
     uint64_t purged_mask;
+    /* Second cache line: what the owner's mallocs write (the free list, the counts),
+     * and what other threads' remote frees write. */
+    ebb_block_t *free;       /* blocks to allocate from */
+    ebb_block_t *local_free; /* blocks freed by the owner since the last collect */
+    _Atomic uint32_t used;   /* relaxed: owner writes, stats read */
+    _Atomic uint32_t remote_pending; /* remote frees not collected yet (at least) */
+    _Atomic(ebb_block_t *) thread_free; /* remote frees, pushed lock-free */
+    /* Bytes from start whose pages may be resident: the most ever carved since the span
+     * was last purged whole, whatever classes used it meanwhile (a span reused from the
+     * pool's dirty list keeps the pages of its earlier class). 0: clean. Owner and
+     * pool only. */
+    uint32_t touched;
+    uint16_t capacity;
+    _Atomic uint8_t full_state;
+    struct ebb_span *next, *prev;       /* queue, full list or pool links */
+    struct ebb_span *remote_next;       /* link on heap.remote_spans */
 } ebb_span_t;
 
 /* A power of two, so that finding a span from a pointer is a shift, not a multiply. */
 _Static_assert(sizeof(ebb_span_t) == 128, "span descriptors are 128 bytes");
-_Static_assert(offsetof(ebb_span_t, capacity) == 64, "remote frees write the second line only");
+_Static_assert(offsetof(ebb_span_t, free) == 64, "free() reads only the first line");
 
 /* A small chunk: `nspans` spans of 1 << span_shift bytes from `base`.
  * Invariants: bit i of free_mask is set iff spans[i] is in the pool;
