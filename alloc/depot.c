@@ -34,31 +34,34 @@ ebb_lock_t ebb_depot_lock = EBB_LOCK_INIT;
 _Atomic uint32_t ebb_depot_count[EBB_CACHED_CLASSES];
 static ebb_block_t *slots[EBB_CACHED_CLASSES][EBB_BIN_MAX]; /* oldest first */
 
+/* The k oldest of a full bin's blocks onto the depot of class cls; false if it has no
+ * room for them (checked first without the lock, which a full depot then never takes). */
+static bool push_oldest(unsigned cls, const ebb_bin_t *bin, uint32_t k)
+{
+    if (atomic_load_explicit(&ebb_depot_count[cls], memory_order_relaxed) + k > bin->max)
+        return false;
+    ebb_lock(&ebb_depot_lock);
+    uint32_t at = atomic_load_explicit(&ebb_depot_count[cls], memory_order_relaxed);
+    bool room = at + k <= bin->max;
+    if (room) {
+        memcpy(&slots[cls][at], bin->slots, k * sizeof(void *));
+        atomic_store_explicit(&ebb_depot_count[cls], at + k, memory_order_relaxed);
+    }
+    ebb_unlock(&ebb_depot_lock);
+    return room;
+}
+
 void ebb_depot_put(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
 {
     unsigned cls = s->cls;
     ebb_bin_t *bin = &heap->bin[cls];
     uint32_t n = atomic_load_explicit(&bin->count, memory_order_relaxed);
     uint32_t k = (n + 1) / 2;
-    uint32_t cap = bin->max;
     /* Not cached (a class above 4 KiB, a heap that never caches, the debug library), or
      * bins too small for the lock to pay: with 2 to 4 blocks a bin (2-4 KiB), a block or
      * two moved per lock cost more than the remote frees they replace (`prodcons`
      * trace: allocator time 7.3 -> 7.6 ms). */
-    if (cls >= EBB_CACHED_CLASSES || n < DEPOT_MIN_BIN ||
-        atomic_load_explicit(&ebb_depot_count[cls], memory_order_relaxed) + k > cap) {
-        ebb_span_remote_free(s, b);
-        return;
-    }
-    ebb_lock(&ebb_depot_lock);
-    uint32_t at = atomic_load_explicit(&ebb_depot_count[cls], memory_order_relaxed);
-    bool room = at + k <= cap;
-    if (room) {
-        memcpy(&slots[cls][at], bin->slots, k * sizeof(void *));
-        atomic_store_explicit(&ebb_depot_count[cls], at + k, memory_order_relaxed);
-    }
-    ebb_unlock(&ebb_depot_lock);
-    if (!room) {
+    if (cls >= EBB_CACHED_CLASSES || n < DEPOT_MIN_BIN || !push_oldest(cls, bin, k)) {
         ebb_span_remote_free(s, b);
         return;
     }

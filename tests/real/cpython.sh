@@ -65,6 +65,17 @@ def counts(res):
         c[v] = c.get(v, 0) + 1
     return c
 
+def in_module(m, case):
+    return f".{m}." in "." + case + "."
+
+def regrtest(args, preload, timeout):
+    # CPython's test runner in a fresh interpreter, as run() above runs it.
+    env = dict(os.environ, PYTHONMALLOC="malloc")
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return subprocess.run([py, "-m", "test", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=work)
+
 glibc, ebb = outcomes(f"{work}/glibc.xml"), outcomes(f"{work}/ebb.xml")
 print(f"modules ({len(modules)}): {' '.join(modules)}")
 
@@ -77,12 +88,8 @@ print(f"modules ({len(modules)}): {' '.join(modules)}")
 def run_again(m, name, preload, into):
     print(f"no case of {m} under {name}: running it there again")
     xml = f"{work}/{name}-{m}.xml"
-    env = dict(os.environ, PYTHONMALLOC="malloc")
-    if preload:
-        env["LD_PRELOAD"] = preload
     try:
-        r = subprocess.run([py, "-m", "test", "--timeout", "300", "--junit-xml", xml, m],
-                           env=env, capture_output=True, text=True, timeout=900, cwd=work)
+        r = regrtest(["--timeout", "300", "--junit-xml", xml, m], preload, 900)
         print("".join(r.stdout.splitlines(keepends=True)[-5:]))
     except subprocess.TimeoutExpired:
         print(f"{m} under {name} did not finish again")
@@ -90,7 +97,7 @@ def run_again(m, name, preload, into):
         into.update(outcomes(xml))
 
 def has_cases(m, side):
-    return any(f".{m}." in "." + c + "." for c in side)
+    return any(in_module(m, c) for c in side)
 
 for m in modules:
     for name, preload, side in (("glibc", None, glibc), ("ebb", lib, ebb)):
@@ -102,13 +109,8 @@ print(f"ebb:   {len(ebb)} cases {counts(ebb)}")
 
 def rerun(case, preload):
     # The case alone, by its full name, in a fresh interpreter.
-    module = next(m for m in modules if f".{m}." in "." + case + ".")
-    env = dict(os.environ, PYTHONMALLOC="malloc")
-    if preload:
-        env["LD_PRELOAD"] = preload
-    r = subprocess.run([py, "-m", "test", module, "-m", case.split(".")[-1]],
-                       env=env, capture_output=True, text=True, timeout=600, cwd=work)
-    return r.returncode == 0
+    module = next(m for m in modules if in_module(m, case))
+    return regrtest([module, "-m", case.split(".")[-1]], preload, 600).returncode == 0
 
 bad = []
 for case in sorted(set(glibc) | set(ebb)):
