@@ -21,6 +21,11 @@ enum {
     M_PEAK_LIVE,    /* peak_live */
     M_LIVE_END,     /* live_end */
     M_FAULTS,       /* minor_faults */
+    M_MALLOC_NS,    /* malloc_ns: mean time of a malloc call (0: the trace makes none) */
+    M_CALLOC_NS,    /* calloc_ns */
+    M_REALLOC_NS,   /* realloc_ns */
+    M_ALIGNED_NS,   /* aligned_ns: posix_memalign, aligned_alloc, memalign, (p)valloc */
+    M_FREE_NS,      /* free_ns */
     M_PEAK_FRAG,    /* peak_rss / peak_live, when peak_live > 1 MiB (else 0) */
     M_SLACK,        /* settled_rss - live_end */
     M_COUNT
@@ -30,6 +35,7 @@ typedef struct metric_desc {
     const char *key;   /* name in JSON and budgets */
     const char *title; /* column title */
     bool bytes;        /* printed in MiB */
+    bool zero_none;    /* 0 means no figure (shown as "-", never the best) */
 } metric_desc_t;
 extern const metric_desc_t cmp_metrics[M_COUNT];
 

@@ -5,11 +5,20 @@
 #include "compare.h"
 
 const metric_desc_t cmp_metrics[M_COUNT] = {
-    {"run_time_s", "time (s)", false},      {"alloc_time_s", "alloc time (s)", false},
-    {"peak_rss", "peak RSS (MiB)", true},     {"settled_rss", "settled RSS (MiB)", true},
-    {"peak_live", "peak live (MiB)", true},   {"live_end", "live at end (MiB)", true},
-    {"minor_faults", "page faults", false},   {"peak_frag", "peak RSS / live", false},
-    {"slack", "settled slack (MiB)", true},
+    {"run_time_s", "time (s)", false, false},
+    {"alloc_time_s", "alloc time (s)", false, false},
+    {"peak_rss", "peak RSS (MiB)", true, false},
+    {"settled_rss", "settled RSS (MiB)", true, false},
+    {"peak_live", "peak live (MiB)", true, false},
+    {"live_end", "live at end (MiB)", true, false},
+    {"minor_faults", "page faults", false, false},
+    {"malloc_ns", "malloc (ns)", false, true},
+    {"calloc_ns", "calloc (ns)", false, true},
+    {"realloc_ns", "realloc (ns)", false, true},
+    {"aligned_ns", "aligned (ns)", false, true},
+    {"free_ns", "free (ns)", false, true},
+    {"peak_frag", "peak RSS / live", false, true},
+    {"slack", "settled slack (MiB)", true, false},
 };
 
 int cmp_metric_index(const char *key)

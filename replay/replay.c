@@ -269,11 +269,30 @@ typedef struct sample {
     uint64_t label;     /* marker label offset + 1, or 0 */
 } sample_t;
 
+/* The kinds of call whose time a replay also gives apart (JSON keys KIND_ns, the mean
+ * ns per call, and KIND_calls), so that a difference in allocator time can be traced to
+ * malloc or to free. */
+enum { CALL_MALLOC, CALL_CALLOC, CALL_REALLOC, CALL_ALIGNED, CALL_FREE, CALL_KINDS };
+static const char *const call_kind_name[CALL_KINDS] = {"malloc", "calloc", "realloc",
+                                                       "aligned", "free"};
+
+static unsigned call_kind(unsigned op)
+{
+    switch (op) {
+    case OP_MALLOC: return CALL_MALLOC;
+    case OP_CALLOC: return CALL_CALLOC;
+    case OP_REALLOC: return CALL_REALLOC;
+    case OP_FREE:
+    case OP_FREE_SIZED: return CALL_FREE;
+    default: return CALL_ALIGNED; /* posix_memalign, aligned_alloc, memalign, (p)valloc */
+    }
+}
+
 typedef struct __attribute__((aligned(64))) thread_ctx {
     const rop_t *ops;
     uint64_t nops;
-    uint64_t alloc_ticks;
-    uint64_t calls;
+    uint64_t kind_ticks[CALL_KINDS]; /* in allocator calls, fences included */
+    uint64_t kind_calls[CALL_KINDS];
     uint64_t failed;
     int64_t live_pending; /* not yet added to the global live counter */
     uint64_t done_pending;
@@ -565,6 +584,13 @@ static void touch(void *p, uint64_t from, uint64_t to)
         c[off] = 1;
 }
 
+static inline void count_call(thread_ctx_t *c, unsigned op, uint64_t ticks)
+{
+    unsigned k = call_kind(op);
+    c->kind_ticks[k] += ticks;
+    c->kind_calls[k]++;
+}
+
 static void *run_thread(void *arg)
 {
     thread_ctx_t *c = arg;
@@ -599,8 +625,7 @@ static void *run_thread(void *arg)
                     p = NULL;
             }
             t1 = call_end();
-            c->alloc_ticks += t1 - t0;
-            c->calls++;
+            count_call(c, o->op, t1 - t0);
             if (o->flags & EV_FAILED) {
                 free(p); /* the recorded call failed: keep no object */
                 break;
@@ -623,8 +648,7 @@ static void *run_thread(void *arg)
             t0 = call_begin();
             p = realloc(old, o->size);
             t1 = call_end();
-            c->alloc_ticks += t1 - t0;
-            c->calls++;
+            count_call(c, o->op, t1 - t0);
             if (o->flags & EV_FAILED) {
                 if (o->size == 0 && o->old) {
                     c->live_pending -= (int64_t)o->arg; /* realloc(p, 0) freed p */
@@ -649,8 +673,7 @@ static void *run_thread(void *arg)
                 t0 = call_begin();
                 free(p);
                 t1 = call_end();
-                c->alloc_ticks += t1 - t0;
-                c->calls++;
+                count_call(c, o->op, t1 - t0);
                 c->live_pending -= (int64_t)o->size;
             }
             break;
@@ -816,13 +839,21 @@ static int child_main(int fd, const replay_options_t *opt)
     long settled_rss = rss_bytes() - R.baseline_rss;
 
     double ns_per_tick = (tick1 > tick0) ? run * 1e9 / (double)(tick1 - tick0) : 1.0;
+    uint64_t kind_ticks[CALL_KINDS] = {0}, kind_calls[CALL_KINDS] = {0};
     uint64_t alloc_ticks = 0, calls = 0, failed = 0;
     for (uint64_t t = 0; t < R.pg->nthreads; t++) {
-        alloc_ticks += ctx[t].alloc_ticks;
-        calls += ctx[t].calls;
+        for (unsigned k = 0; k < CALL_KINDS; k++) {
+            kind_ticks[k] += ctx[t].kind_ticks[k];
+            kind_calls[k] += ctx[t].kind_calls[k];
+        }
         failed += ctx[t].failed;
     }
-    alloc_ticks = alloc_ticks > calls * overhead ? alloc_ticks - calls * overhead : 0;
+    for (unsigned k = 0; k < CALL_KINDS; k++) {
+        uint64_t fences = kind_calls[k] * overhead;
+        kind_ticks[k] = kind_ticks[k] > fences ? kind_ticks[k] - fences : 0;
+        alloc_ticks += kind_ticks[k];
+        calls += kind_calls[k];
+    }
     int64_t live_end = atomic_load(&R.live);
 
     FILE *out = stdout;
@@ -845,13 +876,20 @@ static int child_main(int fd, const replay_options_t *opt)
             "  \"peak_rss\": %ld,\n  \"peak_live\": %lld,\n  \"end_rss\": %ld,\n"
             "  \"settled_rss\": %ld,\n  \"live_end\": %lld,\n  \"baseline_rss\": %ld,\n"
             "  \"settle_ms\": %ld,\n  \"minor_faults\": %ld,\n  \"major_faults\": %ld,\n"
-            "  \"mappings\": %ld,\n  \"samples\": %llu\n}\n",
+            "  \"mappings\": %ld,\n  \"samples\": %llu,\n",
             (unsigned long long)R.pg->nthreads, (unsigned long long)R.pg->nevents,
             (unsigned long long)calls, (unsigned long long)failed, run,
             (double)alloc_ticks * ns_per_tick / 1e9, peak_rss,
             (long long)atomic_load(&R.peak_live), end_rss, settled_rss, (long long)live_end,
             R.baseline_rss, opt->settle_ms, ru1.ru_minflt - ru0.ru_minflt,
             ru1.ru_majflt - ru0.ru_majflt, maps, (unsigned long long)atomic_load(&R.nsamples));
+    /* Per kind: ns per call (0 when the trace makes none), and the calls. */
+    for (unsigned k = 0; k < CALL_KINDS; k++)
+        fprintf(out, "%s  \"%s_ns\": %.3f,\n  \"%s_calls\": %llu", k ? ",\n" : "",
+                call_kind_name[k],
+                kind_calls[k] ? (double)kind_ticks[k] * ns_per_tick / (double)kind_calls[k] : 0.0,
+                call_kind_name[k], (unsigned long long)kind_calls[k]);
+    fprintf(out, "\n}\n");
     if (out != stdout)
         fclose(out);
     if (opt->alloc_stats && write_alloc_stats(opt) != 0)

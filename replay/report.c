@@ -15,8 +15,8 @@
 #include "compare.h"
 
 /* The columns of the tables, in order. */
-static const int columns[] = {M_RUN_TIME, M_ALLOC_TIME, M_PEAK_RSS, M_SETTLED_RSS,
-                              M_PEAK_FRAG, M_SLACK};
+static const int columns[] = {M_RUN_TIME, M_ALLOC_TIME, M_MALLOC_NS, M_FREE_NS,
+                              M_PEAK_RSS,  M_SETTLED_RSS, M_PEAK_FRAG, M_SLACK};
 #define NCOLUMNS (int)(sizeof columns / sizeof columns[0])
 static const int ratio_columns[] = {M_RUN_TIME, M_ALLOC_TIME, M_PEAK_RSS, M_SETTLED_RSS};
 #define NRATIOS (int)(sizeof ratio_columns / sizeof ratio_columns[0])
@@ -33,8 +33,10 @@ static void fmt_value(char *out, size_t n, int m, double v)
         snprintf(out, n, "%.0f", s);
     else if (m == M_RUN_TIME || m == M_ALLOC_TIME)
         snprintf(out, n, "%.4g", s);
+    else if (cmp_metrics[m].zero_none && v <= 0)
+        snprintf(out, n, "-");
     else if (m == M_PEAK_FRAG)
-        snprintf(out, n, v > 0 ? "%.2f" : "-", s);
+        snprintf(out, n, "%.2f", s);
     else
         snprintf(out, n, "%.1f", s);
 }
@@ -54,7 +56,7 @@ static double best_of(const cmp_results_t *r, int t, int m)
     bool any = false;
     for (int a = 0; a < r->nallocs; a++) {
         const cmp_cell_t *c = &r->cells[t][a];
-        if (!c->nruns || (m == M_PEAK_FRAG && c->median[m] <= 0))
+        if (!c->nruns || (cmp_metrics[m].zero_none && c->median[m] <= 0))
             continue;
         double v = m == M_SLACK ? c->median[m] < 0 ? 0 : c->median[m] : c->median[m];
         if (!any || v < best)
@@ -78,8 +80,9 @@ static void cell_text(const cmp_results_t *r, int t, int a, int m, char *out, si
     fmt_value(lo, sizeof lo, m, c->min[m]);
     fmt_value(hi, sizeof hi, m, c->max[m]);
     double v = m == M_SLACK && c->median[m] < 0 ? 0 : c->median[m];
-    bool best = (m != M_PEAK_FRAG || c->median[m] > 0) && v == best_of(r, t, m);
-    if (r->runs > 1 && c->nruns > 1 && m != M_PEAK_FRAG)
+    bool none = cmp_metrics[m].zero_none && c->median[m] <= 0;
+    bool best = !none && v == best_of(r, t, m);
+    if (r->runs > 1 && c->nruns > 1 && m != M_PEAK_FRAG && !none)
         snprintf(out, n, "%s%s (%s–%s)%s", best ? bold_on : "", med, lo, hi, best ? bold_off : "");
     else
         snprintf(out, n, "%s%s%s", best ? bold_on : "", med, best ? bold_off : "");

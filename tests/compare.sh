@@ -1,8 +1,8 @@
 #!/bin/bash
 # compare.sh BUILD_DIR — ebb compare end to end on two small shipped traces with two
-# allocators: every report file is written, summary.md agrees with results.json,
-# index.html references only files that exist, and the budget check passes, fails and
-# rejects bad input as it should.
+# allocators: every report file is written, summary.md agrees with results.json (peak and
+# settled RSS, mean ns per malloc and per free), index.html references only files that
+# exist, and the budget check passes, fails and rejects bad input as it should.
 set -u
 build=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,8 +41,13 @@ for t in res["traces"]:
         cells = [c.strip().strip("*") for c in row.strip("|").split("|")]
         peak = "%.1f" % (r["median"]["peak_rss"] / 1048576)
         settled = "%.1f" % (r["median"]["settled_rss"] / 1048576)
-        if not cells[3].startswith(peak) or not cells[4].startswith(settled):
-            problems.append(f"{t['name']}/{alloc}: summary {cells[3]}, {cells[4]} vs json {peak}, {settled}")
+        if not cells[5].startswith(peak) or not cells[6].startswith(settled):
+            problems.append(f"{t['name']}/{alloc}: summary {cells[5]}, {cells[6]} vs json {peak}, {settled}")
+        # Both traces make mallocs and frees: a mean time per call of each, as in the JSON.
+        for col, key in ((3, "malloc_ns"), (4, "free_ns")):
+            ns = r["median"][key]
+            if ns <= 0 or not cells[col].startswith("%.1f" % ns):
+                problems.append(f"{t['name']}/{alloc}: {key} summary {cells[col]} vs json {ns}")
 html = open(os.path.join(d, "index.html")).read()
 refs = re.findall(r'(?:src|href)="([^"]+)"', html)
 for ref in refs:

@@ -32,7 +32,22 @@ calls)
     [ "$(field peak_live "$work/json")" = "$peak" ] ||
         fail "replay peak live $(field peak_live "$work/json") != trace peak $peak"
     grep -q ",free$" "$work/csv" || fail "the marker 'free' is not in the timeline"
-    echo "ok: exact calls recorded; replay reproduces the peak of $peak live bytes"
+    # The allocator time by kind of call: each kind's count, and times that add up.
+    python3 - "$work/json" <<'PY' || fail "allocator time by kind of call"
+import json, sys
+r = json.load(open(sys.argv[1]))
+want = {"malloc": 1000, "calloc": 10, "realloc": 100, "aligned": 15, "free": 1025}
+bad = [f"{k}_calls {r[k + '_calls']} != {n}" for k, n in want.items() if r[k + "_calls"] != n]
+bad += [f"{k}_ns {r[k + '_ns']} < 0" for k in want if r[k + "_ns"] < 0]
+if sum(want.values()) != r["calls"]:
+    bad.append(f"calls {r['calls']} != {sum(want.values())}")
+total = sum(r[k + "_ns"] * r[k + "_calls"] for k in want) / 1e9
+if abs(total - r["alloc_time_s"]) > 1e-6 + 1e-3 * r["alloc_time_s"]:
+    bad.append(f"kinds add up to {total} s, alloc_time_s {r['alloc_time_s']}")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+    echo "ok: exact calls recorded; replay reproduces the peak of $peak live bytes and counts each kind of call"
     ;;
 threads)
     "$ebb" record -o "$work/t" -- "$workload" threads 2>/dev/null || fail "record failed"
