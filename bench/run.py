@@ -23,6 +23,7 @@ Writes DIR/summary.md and DIR/results.json and prints the summary.
 usage: bench/run.py [--runs N] [--build DIR] [-o DIR] [--groups LIST] [CASE...]
        bench/run.py --render DIR   (rewrite DIR/summary.md from DIR/results.json)"""
 import argparse
+import glob
 import json
 import os
 import platform
@@ -294,13 +295,19 @@ def render(results, out):
     return "\n".join(summary)
 
 
-def write(results, out):
+def save(results, out):
+    """summary.md and results.json as they stand: after every group, so that a group
+    that fails leaves the ones measured before it written."""
     text = render(results, out)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    print(text)
+    return text
+
+
+def write(results, out):
+    print(save(results, out))
     print(f"\nwritten: {out}/summary.md, {out}/results.json", file=sys.stderr)
 
 
@@ -367,17 +374,21 @@ def main():
         if g != "callgrind":
             group["peak_rss_bytes"] = rss
         results["groups"][g] = group
+        save(results, args.out)
     if "memory" in groups:
         print("bench: memory (bench/memory.py)", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "memory.py"), "--runs",
-                        str(min(args.runs, 3)), "--build", build_dir, "-o", args.out],
+                        str(args.runs), "--build", build_dir, "-o", args.out],
                        check=True, stdout=subprocess.DEVNULL)
         results["groups"]["memory"] = {"report": "memory.json"}
+        save(results, args.out)
     if "replay" in groups:
         print("bench: replay (ebb compare)", file=sys.stderr, flush=True)
+        # The traces named: an ebb built outside the source tree has none next to it.
+        traces = sorted(glob.glob(os.path.join(ROOT, "traces", "*.trace")))
         subprocess.run([os.path.join(build_dir, "ebb"), "compare", "--runs",
-                        str(min(args.runs, 3)), "-o", os.path.join(args.out, "replay")],
-                       check=True, stdout=subprocess.DEVNULL)
+                        str(args.runs), "-o", os.path.join(args.out, "replay")]
+                       + traces, check=True, stdout=subprocess.DEVNULL)
         results["groups"]["replay"] = {"report": "replay/results.json"}
     results["seconds"] = round(time.time() - start, 1)
     write(results, args.out)
