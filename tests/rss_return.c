@@ -625,10 +625,7 @@ static void *freer_maker(void *arg)
     void **mine = arg;
     uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)((uintptr_t)arg >> 4);
     for (int i = 0; i < FREER_PER; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        size_t n = 16 + x % 16384;
+        size_t n = 16 + check_random(&x) % 16384;
         mine[i] = T_MALLOC(n);
         memset(mine[i], 3, n);
     }
