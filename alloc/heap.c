@@ -399,11 +399,13 @@ static void periodic_work(ebb_heap_t *heap, uint64_t now)
         ebb_cache_on(heap);
         /* What the hidden bins held goes back to the spans rather than stay cached: a
          * thread that freed what exited threads left (their heaps' spans) and goes
-         * quiet would keep a page or a span resident for each such block. The armed
-         * heap's slow path gives it all back once it is quiet for a delay, but only
-         * while armed: with EBB_BACKGROUND=1 the decay's thread collected the exited
-         * heaps, the freeing thread disarmed at its next call, and bench/memory.c's
-         * `threads` settled at 1.5-9.7 MiB (1.0-1.2 without the thread). */
+         * quiet would keep a page resident for each such block. The armed heap's slow
+         * path gives it all back once it is quiet for a delay, but only while armed:
+         * with EBB_BACKGROUND=1 the decay's thread collected the exited heaps, the
+         * freeing thread disarmed at its next call, and bench/memory.c's `threads`
+         * settled at 1.5-9.7 MiB (1.0-1.2 without the thread; 1.2-1.4 with it since).
+         * Not covered: blocks such a thread frees into its bins after it disarmed, and
+         * before it frees enough to arm again, stay cached if it then goes quiet. */
         ebb_cache_flush(heap, false);
     }
 }

@@ -10,8 +10,7 @@
  * With "background" as argument (run with EBB_BACKGROUND=1), the RSS must drop with no
  * further call at all; with "quiet", after a single call once the delay has passed;
  * with "consumer", the same after a thread that never allocates freed what exited
- * threads left; with "freer" (and the background thread), the same after a thread that
- * stays freed what exited threads left; with "aging", big blocks left free are purged within a few looks while
+ * threads left; with "aging", big blocks left free are purged within a few looks while
  * one reused between looks keeps its pages; with "pages", free pages of small spans are
  * purged by the looks, again after more frees; with "pages_aged", by the looks between
  * two of the decay's.
@@ -611,55 +610,6 @@ static void background_case(void)
     quiet_then(false);
 }
 
-/* "freer" (run with EBB_BACKGROUND=1 and EBB_DECAY_MS=100): batches of threads each
- * leave 300 blocks of 16 B to 16 KiB, which the main thread, alive throughout, frees
- * after each batch (bench/memory.c's `threads`); then one malloc/free pair after the
- * delay. The blocks the main thread's cache held pinned pages of the exited threads'
- * spans once the background thread had collected their heaps and the main heap
- * disarmed: 1.5-9.7 MiB stayed. */
-enum { FREER_BATCH = 8, FREER_BATCHES = 100, FREER_PER = 300 };
-static void *freer_left[FREER_BATCH][FREER_PER];
-
-static void *freer_maker(void *arg)
-{
-    void **mine = arg;
-    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)((uintptr_t)arg >> 4);
-    for (int i = 0; i < FREER_PER; i++) {
-        size_t n = 16 + check_random(&x) % 16384;
-        mine[i] = T_MALLOC(n);
-        memset(mine[i], 3, n);
-    }
-    return NULL;
-}
-
-static void freer_case(void)
-{
-    T_FREE(T_MALLOC(100)); /* the last call below is then one the cache serves */
-    size_t base = rss(), full = 0;
-    for (int b = 0; b < FREER_BATCHES; b++) {
-        pthread_t th[FREER_BATCH];
-        for (int t = 0; t < FREER_BATCH; t++)
-            CHECK(pthread_create(&th[t], NULL, freer_maker, freer_left[t]) == 0);
-        for (int t = 0; t < FREER_BATCH; t++)
-            pthread_join(th[t], NULL);
-        size_t now = rss();
-        if (now > full)
-            full = now;
-        for (int t = 0; t < FREER_BATCH; t++)
-            for (int i = 0; i < FREER_PER; i++)
-                T_FREE(freer_left[t][i]);
-    }
-    struct timespec ts = {1, 0};
-    nanosleep(&ts, NULL);
-    void *p = T_MALLOC(100);
-    memset(p, 2, 100);
-    T_FREE(p);
-    size_t after = rss();
-    report("freed by a live thread", base, full, after);
-    CHECK(above(base, full) > 10 * MiB);
-    CHECKF(above(base, after) < 2 * MiB, "RSS stayed at %zu KiB", above(base, after) >> 10);
-}
-
 static void quiet_case(void)
 {
     quiet_then(true);
@@ -680,7 +630,7 @@ int main(int argc, char **argv)
     } alone[] = {
         {"background", background_case}, {"consumer", consumer_case}, {"never", never_case},
         {"pages", pages_case},           {"aging", aging_case},       {"quiet", quiet_case},
-        {"pages_aged", pages_aged_case}, {"calloc", calloc_case},       {"freer", freer_case},
+        {"pages_aged", pages_aged_case}, {"calloc", calloc_case},
     };
     for (size_t i = 0; argc > 1 && i < sizeof alone / sizeof alone[0]; i++) {
         if (strcmp(argv[1], alone[i].name) == 0) {
