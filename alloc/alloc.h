@@ -26,7 +26,7 @@ static inline void *ebb_alloc_class(size_t cls, bool exact)
     if (ebb_likely(n != 0)) {
         atomic_store_explicit(&bin->count, --n, memory_order_relaxed);
         ebb_block_t *b = bin->slots[n];
-        b->next_enc = 0; /* the tag off: a block in use must not look cached */
+        ebb_untag(b); /* a block in use must not look cached */
         return b;
     }
     void *p = ebb_span_pop(heap->current[cls]);
@@ -73,7 +73,8 @@ static inline ebb_span_t *ebb_block_lookup(const void *p, const char *func, ebb_
     if (ebb_unlikely(atomic_load_explicit(&s->heap, memory_order_relaxed) == NULL))
         ebb_fatal_ptr(func, "invalid pointer (double free or never allocated)", p);
     ebb_check_block_start(s, p, func);
-    if (ebb_unlikely(((const ebb_block_t *)p)->next_enc == ebb_cached_tag(s, p)))
+    if (ebb_unlikely(EBB_CHECKS_FREE &&
+                     ((const ebb_block_t *)p)->next_enc == ebb_cached_tag(s, p)))
         ebb_fatal_freed(func, p);
     return s;
 }
@@ -89,7 +90,8 @@ static inline void ebb_free_block(ebb_heap_t *heap, ebb_bin_t *bin, ebb_span_t *
     if (ebb_likely(n < bin->max)) {
         bin->slots[n] = b;
         atomic_store_explicit(&bin->count, n + 1, memory_order_relaxed);
-        b->next_enc = tag;
+        if (EBB_CHECKS_FREE) /* as ebb_tag_cached, with the tag computed above */
+            b->next_enc = tag;
         return;
     }
     ebb_heap_t *owner = atomic_load_explicit(&s->heap, memory_order_relaxed);
@@ -130,9 +132,11 @@ static inline void ebb_core_free(void *p, const char *func)
      * (the largest span) for every block on a free list (a link inside this span, which
      * is aligned to its size, or the end of the list, which links to itself) and for a
      * block in some thread's cache (EBB_CACHED_MARK); a live block's data almost never
-     * is, and ebb_free_suspect tells the cases apart. */
+     * is, and ebb_free_suspect tells the cases apart. The read is most of what free()
+     * costs when the block is not in this core's cache (bench/tradeoffs.py measures a
+     * build without it, EBB_FREE_CHECK=OFF in CMake). */
     uintptr_t x = b->next_enc ^ ((uintptr_t)b ^ s->key); /* as the tag's, for one XOR */
-    if (ebb_unlikely((x >> EBB_CHUNK_SHIFT) == 0)) {
+    if (ebb_unlikely(EBB_CHECKS_FREE && (x >> EBB_CHUNK_SHIFT) == 0)) {
         ebb_free_suspect(heap, s, b, func);
         return;
     }

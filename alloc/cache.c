@@ -173,7 +173,7 @@ void ebb_cache_keep_newer(ebb_bin_t *bin, uint32_t n, uint32_t k, ebb_span_t *s,
     memmove(bin->slots, bin->slots + k, (n - k) * sizeof(void *));
     bin->slots[n - k] = b;
     atomic_store_explicit(&bin->count, n - k + 1, memory_order_relaxed);
-    b->next_enc = ebb_cached_tag(s, b);
+    ebb_tag_cached(s, b);
 }
 
 /* How many blocks a refill from the shared heap brings besides the one malloc returns:
@@ -209,7 +209,7 @@ void ebb_cache_put(ebb_heap_t *heap, unsigned cls, ebb_block_t *const *blocks, u
     uint32_t at = atomic_load_explicit(part, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         ebb_block_t *b = blocks[i];
-        b->next_enc = ebb_cached_tag(ebb_span_of_entry(ebb_map_entry((uintptr_t)b)), b);
+        ebb_tag_cached(ebb_span_of_entry(ebb_map_entry((uintptr_t)b)), b);
         bin->slots[at++] = b;
     }
     atomic_store_explicit(part, at, memory_order_relaxed);
@@ -245,7 +245,7 @@ ebb_block_t *ebb_cache_held_pop(ebb_heap_t *heap, unsigned cls)
         return NULL;
     atomic_store_explicit(&bin->held, --n, memory_order_relaxed);
     ebb_block_t *b = bin->slots[n];
-    b->next_enc = 0; /* the tag off, as in the fast path */
+    ebb_untag(b); /* as in the fast path */
     return b;
 }
 
@@ -261,7 +261,7 @@ bool ebb_cache_held_push(ebb_heap_t *heap, ebb_span_t *s, ebb_block_t *b)
         return false;
     bin->slots[n] = b;
     atomic_store_explicit(&bin->held, n + 1, memory_order_relaxed);
-    b->next_enc = ebb_cached_tag(s, b);
+    ebb_tag_cached(s, b);
     return true;
 #endif
 }
@@ -280,7 +280,7 @@ void ebb_cache_fill(ebb_heap_t *heap, ebb_span_t *s, uint32_t n)
         ebb_block_t *b = ebb_span_pop(s);
         if (!b)
             break;
-        b->next_enc = ebb_cached_tag(s, b);
+        ebb_tag_cached(s, b);
         bin->slots[held++] = b;
     }
     atomic_store_explicit(&bin->held, held, memory_order_relaxed);

@@ -87,7 +87,7 @@ ebb_block_t *ebb_depot_take(ebb_heap_t *heap, unsigned cls)
     if (!b)
         return NULL;
     atomic_store_explicit(&bin->count, have + k - 1, memory_order_relaxed);
-    b->next_enc = 0; /* the tag off, as in the fast path */
+    ebb_untag(b); /* as in the fast path */
     return b;
 }
 

@@ -21,6 +21,13 @@
 #define EBB_COLD __attribute__((cold, noinline))
 /* The library is built with hidden visibility; this marks what it exports. */
 #define EBB_EXPORT __attribute__((visibility("default")))
+/* 0 in a build with EBB_FREE_CHECK=OFF (CMake): free() does not read the block's link
+ * word, so a second free of a free block is not caught (alloc.h). */
+#ifdef EBB_NO_FREE_CHECK
+#define EBB_CHECKS_FREE 0
+#else
+#define EBB_CHECKS_FREE 1
+#endif
 
 /* os.c — the only file that talks to the kernel about memory. */
 typedef struct ebb_os_counters {
@@ -373,6 +380,19 @@ void ebb_shared_check_double_free(ebb_span_t *s, ebb_block_t *b, const char *fun
 static inline uintptr_t ebb_cached_tag(const ebb_span_t *s, const ebb_block_t *b)
 {
     return (uintptr_t)b ^ s->key ^ EBB_CACHED_MARK;
+}
+/* A block going into a cache or the depot gets the tag; one handed out of them loses
+ * it. Neither in a build without the free check (EBB_CHECKS_FREE 0), where nothing
+ * reads the tag: the cache's pushes and pops then touch no block. */
+static inline void ebb_tag_cached(const ebb_span_t *s, ebb_block_t *b)
+{
+    if (EBB_CHECKS_FREE)
+        b->next_enc = ebb_cached_tag(s, b);
+}
+static inline void ebb_untag(ebb_block_t *b)
+{
+    if (EBB_CHECKS_FREE)
+        b->next_enc = 0;
 }
 void ebb_cache_init(void);                 /* the bins' sizes, from the classes */
 void ebb_cache_setup(ebb_heap_t *heap);    /* a new heap's bins, on */

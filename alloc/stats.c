@@ -98,15 +98,15 @@ EBB_EXPORT void ebb_stats_json(FILE *out)
     ebb_stats_snapshot(&snap);
     const ebb_stats_t *t = &snap.total;
     fprintf(out,
-            "{\"version\": \"%s\", \"live_bytes\": %zu, \"free_bytes\": %zu, "
-            "\"mapped_bytes\": %zu, \"os_mapped_bytes\": %zu, "
+            "{\"version\": \"%s\", \"free_check\": %s, \"live_bytes\": %zu, "
+            "\"free_bytes\": %zu, \"mapped_bytes\": %zu, \"os_mapped_bytes\": %zu, "
             "\"resident_bytes\": %zu, \"metadata_bytes\": %zu, \"large_bytes\": %zu, "
             "\"large_count\": %zu, \"purged_bytes\": %zu, \"purge_calls\": %zu, "
             "\"heaps\": %zu, \"threads_active\": %zu, \"metadata_resident_bytes\": %zu, "
             "\"spans_resident_bytes\": %zu, \"pool_resident_bytes\": %zu, "
             "\"large_resident_bytes\": %zu, \"classes\": [",
-            EBB_VERSION_STRING, t->live_bytes, t->free_bytes, t->mapped_bytes,
-            t->os_mapped_bytes, t->resident_bytes,
+            EBB_VERSION_STRING, EBB_CHECKS_FREE ? "true" : "false", t->live_bytes,
+            t->free_bytes, t->mapped_bytes, t->os_mapped_bytes, t->resident_bytes,
             t->metadata_bytes, t->large_bytes, t->large_count, t->purged_bytes,
             t->purge_calls, t->heaps, t->threads_active, t->metadata_resident_bytes,
             snap.spans_resident, snap.pool_resident, snap.large_resident);

@@ -38,9 +38,7 @@ def main():
     ap.add_argument("-o", "--out", default=os.path.join(ROOT, "out", "bench"))
     ap.add_argument("cases", nargs="*", default=CASES)
     args = ap.parse_args()
-    subprocess.run(["cmake", "--build", args.build, "-j2", "--target", "ebb", "bench_memory"],
-                   check=True, stdout=subprocess.DEVNULL) if os.path.exists(
-        os.path.join(args.build, "CMakeCache.txt")) else build(args.build)
+    build(args.build, ["ebb", "bench_memory"])
     exe = os.path.join(args.build, "bench", "bench_memory")
     avail, missing = allocators.find(os.path.join(args.build, "libebb.so"))
     for m in missing:

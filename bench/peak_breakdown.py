@@ -54,13 +54,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use DIR as it is")
     ap.add_argument("traces", nargs="*")
     args = ap.parse_args()
-    if args.no_build:
-        pass
-    elif os.path.exists(os.path.join(args.build, "CMakeCache.txt")):
-        subprocess.run(["cmake", "--build", args.build, "-j2", "--target", "ebb", "ebb_tool"],
-                       check=True, stdout=subprocess.DEVNULL)
-    else:
-        build(args.build)
+    if not args.no_build:
+        build(args.build, ["ebb", "ebb_tool"])
     ebb = os.path.join(args.build, "ebb")
     traces = args.traces or sorted(glob.glob(os.path.join(ROOT, "traces", "*.trace")))
     env = dict(os.environ, EBB_SHARED="1" if args.shared else "0")

@@ -72,13 +72,17 @@ REAL = {
 UNITS = {"micro": "ns/op", "workloads": "ms", "real": "s", "callgrind": "instructions/op"}
 
 
-def build(build_dir):
+SUITE_TARGETS = ["ebb", "ebb_tool", "ebb_record", "bench_micro", "bench_workloads",
+                 "bench_peak", "bench_memory"]
+
+
+def build(build_dir, targets=SUITE_TARGETS, options=()):
+    """Configures build_dir (a Release build, with the CMake -D options given) unless it
+    is configured already, then builds the targets."""
     if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-        subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release"],
-                       check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "ebb", "ebb_tool",
-                    "ebb_record", "bench_micro", "bench_workloads", "bench_peak",
-                    "bench_memory"],
+        subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
+                        *options], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", *targets],
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -215,14 +219,14 @@ def fmt(v):
     return f"{v:.2f}"
 
 
-def paired_ratio(samples, c, others):
-    """Median over rounds of ebb's value over the lowest other value of that round; the
+def paired_ratio(samples, c, others, who="ebb"):
+    """Median over rounds of who's value over the lowest other value of that round; the
     ratio of medians when the rounds do not line up (a failed run)."""
-    rounds = len(samples["ebb"][c])
+    rounds = len(samples[who][c])
     if all(len(samples[n][c]) == rounds and min(samples[n][c]) > 0 for n in others):
-        return statistics.median(samples["ebb"][c][r] / min(samples[n][c][r] for n in others)
+        return statistics.median(samples[who][c][r] / min(samples[n][c][r] for n in others)
                                  for r in range(rounds))
-    return (statistics.median(samples["ebb"][c]) /
+    return (statistics.median(samples[who][c]) /
             min(statistics.median(samples[n][c]) for n in others))
 
 

@@ -1,11 +1,7 @@
 #!/bin/bash
 # bench_render.sh — bench/run.py --render: the summary's tables from a results.json, and
 # the ratio column as the median of per-run ratios, not a ratio of medians.
-set -u
-root=$(realpath "$(dirname "$0")/..")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 # results EBB JEMALLOC MIMALLOC: one micro case, three rounds of each (ns/op), and peak
 # RSS of 1.5, 2 and 1 MiB.

@@ -3,13 +3,11 @@
 # allocators: every report file is written, summary.md agrees with results.json (peak and
 # settled RSS, mean ns per malloc and per free), index.html references only files that
 # exist, and the budget check passes, fails and rejects bad input as it should.
-set -u
+source "$(dirname "$0")/lib.sh"
 build=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 ebb=$build/ebb
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+out=$work
 
 "$ebb" compare "$here/../traces/git-log.trace" "$here/../traces/server.trace" \
     --alloc glibc,ebb,no-such-allocator --runs 2 --settle-ms 100 -o "$out/r" 2>"$out/err" ||

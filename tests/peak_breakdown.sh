@@ -2,12 +2,8 @@
 # peak_breakdown.sh BUILD_DIR — bench/peak_breakdown.py on two shipped traces: a row per
 # trace, whose parts are consistent with the replay (libebb's resident memory covers the
 # live blocks of each class group; the sample is the run's peak or below it).
-set -u
-root=$(realpath "$(dirname "$0")/..")
+source "$(dirname "$0")/lib.sh"
 build=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 python3 "$root/bench/peak_breakdown.py" --build "$build" --no-build --runs 1 -o "$work" \
     "$root/traces/git-log.trace" "$root/traces/threads.trace" >/dev/null 2>"$work/err" ||

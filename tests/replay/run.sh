@@ -1,13 +1,10 @@
 #!/bin/bash
 # run.sh CASE BUILD_DIR — end-to-end tests of ebb record, info and replay.
-set -u
+source "$(dirname "$0")/../lib.sh"
 case_name=$1
 build=$(realpath "$2")
 ebb=$build/ebb
 workload=$build/tests/test_workload
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 field() { # field NAME FILE: a number from ebb info's or replay's output
     grep -E "\"?$1\"?:" "$2" | head -1 | sed -E 's/[^0-9]*([0-9]+).*/\1/'
@@ -202,6 +199,7 @@ assert sum(c["resident_bytes"] for c in s["classes"]) == s["spans_resident_bytes
 own = s["resident_bytes"] + s["metadata_resident_bytes"]
 assert 0 < own <= at["rss"] + run["baseline_rss"], f"ebb's {own}, process {at['rss']}"
 assert 0 < s["live_bytes"] <= s["resident_bytes"] + s["large_bytes"]
+assert s["free_check"] is True, "the tested library must catch double frees"
 print(f"rss {at['rss']}: spans {s['spans_resident_bytes']}, pool "
       f"{s['pool_resident_bytes']}, large {s['large_resident_bytes']}, live {s['live_bytes']}")
 PY
