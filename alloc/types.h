@@ -206,7 +206,8 @@ typedef struct ebb_span_list {
  *   A cached block counts as used in its span (so its span is never returned to the
  *   pool, nor its page purged, while it is cached), and its link word holds
  *   ebb_cached_tag(block), which no block in use or on a free list holds: that is how
- *   free() recognises a second free of a cached block, whichever thread caches it.
+ *   free() recognises a second free of a cached block, whichever thread caches it (in
+ *   a build with EBB_FREE_CHECK=OFF, no block is tagged).
  *   max == 0 in heaps that never cache (the empty and shared heaps), and while the heap
  *   is armed. An armed heap's blocks are held out of the fast paths' sight, in
  *   slots[0, held) (count == 0 then; held == 0 otherwise): its mallocs and frees come to
