@@ -2,8 +2,9 @@
 """What ebb's guarantees cost on the shipped traces: every trace replayed under each
 installed allocator and under ebb as built and without one guarantee or another,
 interleaved round by round. Reports medians of the allocator time, of the time per
-free() and of the peak RSS, and each ebb variant's ratio to the best other allocator
-(the median of the per-round ratios, as bench/run.py does). The ebb variants:
+free(), of the allocator's time at thread exits (not in the allocator time) and of the
+peak RSS, and each ebb variant's ratio to the best other allocator in allocator time and
+peak RSS (the median of the per-round ratios, as bench/run.py does). The ebb variants:
 
   ebb                 as built
   ebb, no free check  built with EBB_FREE_CHECK=OFF (in --nocheck-build, DIR-nocheck by
@@ -34,6 +35,8 @@ MiB = 1048576
 METRICS = {
     "alloc_ms": ("allocator time", "ms", lambda r: r["alloc_time_s"] * 1e3),
     "free_ns": ("time per free()", "ns", lambda r: r["free_ns"]),
+    "exit_ms": ("allocator time at thread exits, apart from the above", "ms",
+                lambda r: r["thread_exit_s"] * 1e3),
     "peak_mib": ("peak RSS", "MiB", lambda r: r["peak_rss"] / MiB),
 }
 
@@ -76,7 +79,7 @@ def tables(samples, names, traces):
             med = {n: statistics.median(s[n][t]) for n in names}
             lines.append(f"| {t} | " + " | ".join(fmt(med[n]) for n in names) + " |")
         lines.append("")
-        if metric == "free_ns":
+        if metric in ("free_ns", "exit_ms"):
             continue
         lines += [f"{title}, each ebb variant over the best other allocator "
                   "(median of the per-round ratios):", "",

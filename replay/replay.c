@@ -293,6 +293,8 @@ typedef struct __attribute__((aligned(64))) thread_ctx {
     uint64_t nops;
     uint64_t kind_ticks[CALL_KINDS]; /* in allocator calls, fences included */
     uint64_t kind_calls[CALL_KINDS];
+    uint64_t exit_t0;     /* when the thread function returned */
+    uint64_t exit_ticks;  /* from then to the end of the allocator's thread destructors */
     uint64_t failed;
     int64_t live_pending; /* not yet added to the global live counter */
     uint64_t done_pending;
@@ -324,6 +326,7 @@ static struct {
     _Atomic uint32_t complete;     /* runs done from the start: the futex word */
     _Atomic uint32_t sleepers;     /* threads asleep on it, or about to be */
     thread_ctx_t *_Atomic finished; /* threads done, not yet joined */
+    pthread_key_t exit_key;         /* timed_exit, after the allocator's destructors */
     pthread_attr_t attr;
     pthread_mutex_t sample_lock;
     /* --alloc-stats: the allocator's statistics emitter, and the statistics it wrote at
@@ -591,9 +594,24 @@ static inline void count_call(thread_ctx_t *c, unsigned op, uint64_t ticks)
     c->kind_calls[k]++;
 }
 
+/* Thread exit: the allocator's own thread destructor (giving back a thread's cache,
+ * collecting its heap, purging what it freed: jemalloc purges an arena whose last
+ * thread leaves) runs after the thread function returns, outside any timed call. Its
+ * key was made at the allocator's initialisation, before R.exit_key, and the thread
+ * library runs destructors in the order of the keys, so the time from the return to
+ * this destructor is the allocator's exit work (with the thread library's, and none of
+ * glibc malloc's, which it does after every destructor). Reported apart
+ * (thread_exit_s): it is not a call of the trace. */
+static void timed_exit(void *arg)
+{
+    thread_ctx_t *c = arg;
+    c->exit_ticks = call_end() - c->exit_t0;
+}
+
 static void *run_thread(void *arg)
 {
     thread_ctx_t *c = arg;
+    pthread_setspecific(R.exit_key, c);
     while (!atomic_load_explicit(&R.go, memory_order_acquire))
         sched_yield();
     for (uint64_t i = 0; i < c->nops; i++) {
@@ -695,6 +713,7 @@ static void *run_thread(void *arg)
     do
         c->next_finished = head;
     while (!atomic_compare_exchange_weak(&R.finished, &head, c));
+    c->exit_t0 = call_begin();
     return NULL;
 }
 
@@ -774,6 +793,11 @@ static int child_main(int fd, const replay_options_t *opt)
 
     pthread_attr_init(&R.attr);
     pthread_attr_setstacksize(&R.attr, 256 * 1024);
+    free(malloc(1)); /* the allocator initialised, its thread key made before this one */
+    if (pthread_key_create(&R.exit_key, timed_exit) != 0) {
+        fprintf(stderr, "ebb: replay: no thread key\n");
+        return 1;
+    }
     for (uint64_t t = 0; t < R.pg->nthreads; t++) {
         ctx[t].ops = ops + R.pg->thread_start[t];
         ctx[t].nops = R.pg->thread_start[t + 1] - R.pg->thread_start[t];
@@ -840,13 +864,17 @@ static int child_main(int fd, const replay_options_t *opt)
 
     double ns_per_tick = (tick1 > tick0) ? run * 1e9 / (double)(tick1 - tick0) : 1.0;
     uint64_t kind_ticks[CALL_KINDS] = {0}, kind_calls[CALL_KINDS] = {0};
-    uint64_t alloc_ticks = 0, calls = 0, failed = 0;
+    uint64_t alloc_ticks = 0, calls = 0, failed = 0, exit_ticks = 0, exits = 0;
     for (uint64_t t = 0; t < R.pg->nthreads; t++) {
         for (unsigned k = 0; k < CALL_KINDS; k++) {
             kind_ticks[k] += ctx[t].kind_ticks[k];
             kind_calls[k] += ctx[t].kind_calls[k];
         }
         failed += ctx[t].failed;
+        if (ctx[t].tid) {
+            exits++;
+            exit_ticks += ctx[t].exit_ticks > overhead ? ctx[t].exit_ticks - overhead : 0;
+        }
     }
     for (unsigned k = 0; k < CALL_KINDS; k++) {
         uint64_t fences = kind_calls[k] * overhead;
@@ -876,13 +904,15 @@ static int child_main(int fd, const replay_options_t *opt)
             "  \"peak_rss\": %ld,\n  \"peak_live\": %lld,\n  \"end_rss\": %ld,\n"
             "  \"settled_rss\": %ld,\n  \"live_end\": %lld,\n  \"baseline_rss\": %ld,\n"
             "  \"settle_ms\": %ld,\n  \"minor_faults\": %ld,\n  \"major_faults\": %ld,\n"
-            "  \"mappings\": %ld,\n  \"samples\": %llu,\n",
+            "  \"mappings\": %ld,\n  \"samples\": %llu,\n  \"thread_exit_s\": %.6f,\n"
+            "  \"thread_exits\": %llu,\n",
             (unsigned long long)R.pg->nthreads, (unsigned long long)R.pg->nevents,
             (unsigned long long)calls, (unsigned long long)failed, run,
             (double)alloc_ticks * ns_per_tick / 1e9, peak_rss,
             (long long)atomic_load(&R.peak_live), end_rss, settled_rss, (long long)live_end,
             R.baseline_rss, opt->settle_ms, ru1.ru_minflt - ru0.ru_minflt,
-            ru1.ru_majflt - ru0.ru_majflt, maps, (unsigned long long)atomic_load(&R.nsamples));
+            ru1.ru_majflt - ru0.ru_majflt, maps, (unsigned long long)atomic_load(&R.nsamples),
+            (double)exit_ticks * ns_per_tick / 1e9, (unsigned long long)exits);
     /* Per kind: ns per call (0 when the trace makes none), and the calls. */
     for (unsigned k = 0; k < CALL_KINDS; k++)
         fprintf(out, "%s  \"%s_ns\": %.3f,\n  \"%s_calls\": %llu", k ? ",\n" : "",

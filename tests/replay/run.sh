@@ -38,6 +38,9 @@ bad = [f"{k}_calls {r[k + '_calls']} != {n}" for k, n in want.items() if r[k + "
 bad += [f"{k}_ns {r[k + '_ns']} < 0" for k in want if r[k + "_ns"] < 0]
 if sum(want.values()) != r["calls"]:
     bad.append(f"calls {r['calls']} != {sum(want.values())}")
+if r["thread_exits"] != r["threads"] or r["thread_exit_s"] < 0:
+    bad.append(f"{r['thread_exits']} thread exits ({r['thread_exit_s']} s), "
+               f"{r['threads']} threads")
 total = sum(r[k + "_ns"] * r[k + "_calls"] for k in want) / 1e9
 if abs(total - r["alloc_time_s"]) > 1e-6 + 1e-3 * r["alloc_time_s"]:
     bad.append(f"kinds add up to {total} s, alloc_time_s {r['alloc_time_s']}")
@@ -55,7 +58,20 @@ threads)
         "$ebb" replay "$work/t" --alloc $a --settle-ms 0 >"$work/json" || fail "replay under $a"
         [ "$(field failed_calls "$work/json")" = 0 ] || fail "failed calls under $a"
     done
-    echo "ok: 4 threads with cross-thread frees recorded in order and replayed"
+    # The allocator's work at thread exit is timed: libebb's destructor collects each
+    # exiting heap, glibc malloc has none before the timing ends (400 short threads).
+    traces=$(realpath "$(dirname "$0")/../../traces")
+    for a in glibc ebb; do
+        "$ebb" replay "$traces/threads.trace" --alloc $a --settle-ms 0 >"$work/$a.json" ||
+            fail "threads.trace under $a"
+    done
+    python3 - "$work/glibc.json" "$work/ebb.json" <<'PY' || fail "thread exits not timed"
+import json, sys
+g, e = (json.load(open(f)) for f in sys.argv[1:])
+assert g["thread_exits"] == e["thread_exits"] == 401, (g["thread_exits"], e["thread_exits"])
+assert e["thread_exit_s"] > 5 * g["thread_exit_s"], (e["thread_exit_s"], g["thread_exit_s"])
+PY
+    echo "ok: 4 threads with cross-thread frees recorded in order and replayed; exits timed"
     ;;
 order)
     # Replay threads keep to the trace's order: the live bytes a multi-threaded replay
