@@ -26,6 +26,8 @@ enum {
     M_REALLOC_NS,   /* realloc_ns */
     M_ALIGNED_NS,   /* aligned_ns: posix_memalign, aligned_alloc, memalign, (p)valloc */
     M_FREE_NS,      /* free_ns */
+    M_EXIT_TIME,    /* thread_exit_s: the allocator's work at thread exits, not in
+                       alloc_time_s */
     M_PEAK_FRAG,    /* peak_rss / peak_live, when peak_live > 1 MiB (else 0) */
     M_SLACK,        /* settled_rss - live_end */
     M_COUNT

@@ -17,6 +17,7 @@ const metric_desc_t cmp_metrics[M_COUNT] = {
     {"realloc_ns", "realloc (ns)", false, true},
     {"aligned_ns", "aligned (ns)", false, true},
     {"free_ns", "free (ns)", false, true},
+    {"thread_exit_s", "exit time (s)", false, false},
     {"peak_frag", "peak RSS / live", false, true},
     {"slack", "settled slack (MiB)", true, false},
 };

@@ -15,7 +15,7 @@
 #include "compare.h"
 
 /* The columns of the tables, in order. */
-static const int columns[] = {M_RUN_TIME, M_ALLOC_TIME, M_MALLOC_NS, M_FREE_NS,
+static const int columns[] = {M_RUN_TIME,  M_ALLOC_TIME,  M_MALLOC_NS, M_FREE_NS, M_EXIT_TIME,
                               M_PEAK_RSS,  M_SETTLED_RSS, M_PEAK_FRAG, M_SLACK};
 #define NCOLUMNS (int)(sizeof columns / sizeof columns[0])
 static const int ratio_columns[] = {M_RUN_TIME, M_ALLOC_TIME, M_PEAK_RSS, M_SETTLED_RSS};
@@ -31,7 +31,7 @@ static void fmt_value(char *out, size_t n, int m, double v)
     double s = shown(m, v);
     if (m == M_FAULTS)
         snprintf(out, n, "%.0f", s);
-    else if (m == M_RUN_TIME || m == M_ALLOC_TIME)
+    else if (m == M_RUN_TIME || m == M_ALLOC_TIME || m == M_EXIT_TIME)
         snprintf(out, n, "%.4g", s);
     else if (cmp_metrics[m].zero_none && v <= 0)
         snprintf(out, n, "-");

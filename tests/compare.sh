@@ -1,8 +1,9 @@
 #!/bin/bash
 # compare.sh BUILD_DIR — ebb compare end to end on two small shipped traces with two
 # allocators: every report file is written, summary.md agrees with results.json (peak and
-# settled RSS, mean ns per malloc and per free), index.html references only files that
-# exist, and the budget check passes, fails and rejects bad input as it should.
+# settled RSS, mean ns per malloc and per free, time at thread exits), index.html
+# references only files that exist, and the budget check passes, fails and rejects bad
+# input as it should.
 source "$(dirname "$0")/lib.sh"
 build=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,8 +40,11 @@ for t in res["traces"]:
         cells = [c.strip().strip("*") for c in row.strip("|").split("|")]
         peak = "%.1f" % (r["median"]["peak_rss"] / 1048576)
         settled = "%.1f" % (r["median"]["settled_rss"] / 1048576)
-        if not cells[5].startswith(peak) or not cells[6].startswith(settled):
-            problems.append(f"{t['name']}/{alloc}: summary {cells[5]}, {cells[6]} vs json {peak}, {settled}")
+        if not cells[6].startswith(peak) or not cells[7].startswith(settled):
+            problems.append(f"{t['name']}/{alloc}: summary {cells[6]}, {cells[7]} vs json {peak}, {settled}")
+        exit_s = r["median"]["thread_exit_s"]
+        if exit_s < 0 or not cells[5].startswith("%.4g" % exit_s):
+            problems.append(f"{t['name']}/{alloc}: exit time summary {cells[5]} vs json {exit_s}")
         # Both traces make mallocs and frees: a mean time per call of each, as in the JSON.
         for col, key in ((3, "malloc_ns"), (4, "free_ns")):
             ns = r["median"][key]
