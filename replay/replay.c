@@ -293,8 +293,6 @@ typedef struct __attribute__((aligned(64))) thread_ctx {
     uint64_t nops;
     uint64_t kind_ticks[CALL_KINDS]; /* in allocator calls, fences included */
     uint64_t kind_calls[CALL_KINDS];
-    uint64_t exit_t0;     /* when the thread function returned */
-    uint64_t exit_ticks;  /* from then to the end of the allocator's thread destructors */
     uint64_t failed;
     int64_t live_pending; /* not yet added to the global live counter */
     uint64_t done_pending;
@@ -304,6 +302,13 @@ typedef struct __attribute__((aligned(64))) thread_ctx {
     struct thread_ctx *next_finished; /* on R.finished */
     bool joined;
     pthread_t tid;
+    /* Last, so that the fields above keep their offsets: with these two after
+     * kind_calls, the fragment trace's frees under libebb without its free check timed
+     * 48 ns instead of 25 (alternating replays), and mimalloc's 45 instead of 26 (two
+     * bench/tradeoffs.py runs); jemalloc's did not move. The replayer's own stores on
+     * every call then fall elsewhere in their lines and pages. */
+    uint64_t exit_t0;    /* when the thread function returned */
+    uint64_t exit_ticks; /* from then to the end of the allocator's thread destructors */
 } thread_ctx_t;
 
 static struct {
