@@ -31,8 +31,10 @@ static void fmt_value(char *out, size_t n, int m, double v)
     double s = shown(m, v);
     if (m == M_FAULTS)
         snprintf(out, n, "%.0f", s);
-    else if (m == M_RUN_TIME || m == M_ALLOC_TIME || m == M_EXIT_TIME)
+    else if (m == M_RUN_TIME || m == M_ALLOC_TIME)
         snprintf(out, n, "%.4g", s);
+    else if (m == M_EXIT_TIME) /* often some microseconds: no exponent */
+        snprintf(out, n, "%.6f", s);
     else if (cmp_metrics[m].zero_none && v <= 0)
         snprintf(out, n, "-");
     else if (m == M_PEAK_FRAG)

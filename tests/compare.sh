@@ -43,7 +43,7 @@ for t in res["traces"]:
         if not cells[6].startswith(peak) or not cells[7].startswith(settled):
             problems.append(f"{t['name']}/{alloc}: summary {cells[6]}, {cells[7]} vs json {peak}, {settled}")
         exit_s = r["median"]["thread_exit_s"]
-        if exit_s < 0 or not cells[5].startswith("%.4g" % exit_s):
+        if exit_s < 0 or not cells[5].startswith("%.6f" % exit_s):
             problems.append(f"{t['name']}/{alloc}: exit time summary {cells[5]} vs json {exit_s}")
         # Both traces make mallocs and frees: a mean time per call of each, as in the JSON.
         for col, key in ((3, "malloc_ns"), (4, "free_ns")):
