@@ -305,8 +305,8 @@ typedef struct __attribute__((aligned(64))) thread_ctx {
     /* Last, so that the fields above keep their offsets: with these two after
      * kind_calls, the fragment trace's frees under libebb without its free check timed
      * 48 ns instead of 25 (alternating replays), and mimalloc's 45 instead of 26 (two
-     * bench/tradeoffs.py runs); jemalloc's did not move. The replayer's own stores on
-     * every call then fall elsewhere in their lines and pages. */
+     * bench/tradeoffs.py runs); jemalloc's did not move. Why is not known; it is not
+     * the contexts' page offset, which changes nothing with this layout. */
     uint64_t exit_t0;    /* when the thread function returned */
     uint64_t exit_ticks; /* from then to the end of the allocator's thread destructors */
 } thread_ctx_t;

@@ -15,8 +15,8 @@
 #include "compare.h"
 
 /* The columns of the tables, in order. */
-static const int columns[] = {M_RUN_TIME,  M_ALLOC_TIME,  M_MALLOC_NS, M_FREE_NS, M_EXIT_TIME,
-                              M_PEAK_RSS,  M_SETTLED_RSS, M_PEAK_FRAG, M_SLACK};
+static const int columns[] = {M_RUN_TIME, M_ALLOC_TIME,  M_MALLOC_NS, M_FREE_NS,
+                              M_EXIT_TIME, M_PEAK_RSS, M_SETTLED_RSS, M_PEAK_FRAG, M_SLACK};
 #define NCOLUMNS (int)(sizeof columns / sizeof columns[0])
 static const int ratio_columns[] = {M_RUN_TIME, M_ALLOC_TIME, M_PEAK_RSS, M_SETTLED_RSS};
 #define NRATIOS (int)(sizeof ratio_columns / sizeof ratio_columns[0])
